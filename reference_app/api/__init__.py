@@ -1,0 +1,1 @@
+"""HTTP routers: thin wiring, the logic lives in the modules they call."""

@@ -1,0 +1,140 @@
+"""The production bus: Redis Streams for the per-session log, one shared pub/sub connection for fan-out.
+
+Connections per API process: a bounded command pool (``redis_max_connections``, blocking when all are busy
+rather than opening more) plus exactly one pub/sub connection, however many streams are open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from reference_app.bus import keys
+from reference_app.bus.base import BusMessage, Mailbox, SessionRecord
+from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
+from reference_app.bus.subscriber import SharedSubscriber
+from reference_app.status import StatusUpdate, utc_now
+
+__all__ = ["RedisBus", "make_async_client"]
+
+
+def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return aioredis.Redis(connection_pool=pool, client_name="sse-api")
+
+
+def _entries(raw: Any) -> list[BusMessage]:
+    return [BusMessage.from_payload(fields[b"d"]) for _id, fields in raw]
+
+
+class RedisBus:
+    def __init__(
+        self,
+        url: str,
+        *,
+        maxlen: int = 1000,
+        ttl_s: int = 24 * 3600,
+        max_connections: int = 16,
+        on_reconnect: Callable[[], None] | None = None,
+        on_coalesce: Callable[[int], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.maxlen = maxlen
+        self.ttl_s = ttl_s
+        self.redis = make_async_client(url, max_connections)
+        self._publish = self.redis.register_script(PUBLISH_LUA)
+        self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect, on_coalesce=on_coalesce)
+
+    async def start(self) -> None:
+        await self.subscriber.start()
+
+    async def stop(self) -> None:
+        await self.subscriber.stop()
+        await self.redis.aclose()
+
+    async def healthy(self) -> dict[str, Any]:
+        try:
+            redis_ok = bool(await self.redis.ping())
+        except RedisError:
+            redis_ok = False
+        subscriber_ok = self.subscriber.connected
+        return {"ok": redis_ok and subscriber_ok, "redis": redis_ok, "subscriber": subscriber_ok}
+
+    async def create_session(self, owner: str, title: str) -> SessionRecord:
+        record = SessionRecord(
+            id=str(uuid.uuid4()), owner=owner, title=title, created_at=utc_now().isoformat()
+        )
+        meta = keys.meta_key(record.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, mapping={"owner": owner, "title": title, "created_at": record.created_at})
+            pipe.expire(meta, self.ttl_s)
+            await pipe.execute()
+        await self.publish(record.id, "pending", 0, "Waiting to start", publish_id=f"create-{record.id}")
+        return record
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        raw = await self.redis.hgetall(keys.meta_key(session_id))
+        if not raw:
+            return None
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        return SessionRecord(
+            id=session_id,
+            owner=data.get("owner", ""),
+            title=data.get("title", ""),
+            created_at=data.get("created_at", ""),
+            task_id=data.get("task_id"),
+        )
+
+    async def claim_task(self, session_id: str, task_id: str) -> bool:
+        return bool(await self.redis.hsetnx(keys.meta_key(session_id), "task_id", task_id))
+
+    async def publish(
+        self,
+        session_id: str,
+        status: str,
+        progress: float,
+        message: str = "",
+        extra: dict[str, Any] | None = None,
+        publish_id: str | None = None,
+    ) -> StatusUpdate:
+        script_keys, argv = publish_args(
+            session_id, status, progress, message, extra, publish_id or uuid.uuid4().hex,
+            maxlen=self.maxlen, ttl_s=self.ttl_s,
+        )
+        _seq, payload = parse_reply(await self._publish(keys=script_keys, args=argv))
+        return StatusUpdate.from_json(payload)
+
+    async def snapshot(self, session_id: str) -> BusMessage | None:
+        raw = await self.redis.xrevrange(keys.log_key(session_id), count=1)
+        entries = _entries(raw)
+        return entries[0] if entries else None
+
+    async def read_after(self, session_id: str, after_seq: int, limit: int = 1000) -> list[BusMessage]:
+        raw = await self.redis.xrange(keys.log_key(session_id), min=f"{after_seq + 1}-0", count=limit)
+        return _entries(raw)
+
+    @contextlib.asynccontextmanager
+    async def listen(self, session_id: str, capacity: int) -> AsyncIterator[Mailbox]:
+        async with self.subscriber.listen(session_id, capacity) as mailbox:
+            yield mailbox
+
+    def subscriber_stats(self) -> dict[str, int]:
+        return self.subscriber.stats()

@@ -1,0 +1,55 @@
+"""Prometheus metrics, one registry per app instance (tests build many apps in one process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _SubscriberCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        stats = self._stats()
+        yield GaugeMetricFamily(
+            "sse_subscribed_channels", "Redis channels the shared subscriber holds", value=stats["channels"]
+        )
+        yield GaugeMetricFamily(
+            "sse_subscriber_connected", "1 when the shared subscriber is connected", value=stats["connected"]
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_streams = Gauge("sse_active_streams", "Open SSE status streams", registry=r)
+        self.streams_opened = Counter("sse_streams_opened", "SSE streams opened", registry=r)
+        self.streams_rejected = Counter(
+            "sse_streams_rejected", "SSE stream requests refused", ["reason"], registry=r
+        )
+        self.events_sent = Counter("sse_events_sent", "Status events written to streams", registry=r)
+        self.events_replayed = Counter(
+            "sse_events_replayed", "Status events replayed from the log (resume or resync)", registry=r
+        )
+        self.events_coalesced = Counter(
+            "sse_events_coalesced", "Progress updates dropped for a slow client (latest wins)", registry=r
+        )
+        self.heartbeats_sent = Counter("sse_heartbeats_sent", "Heartbeat comments written", registry=r)
+        self.slow_clients_disconnected = Counter(
+            "sse_slow_clients_disconnected", "Streams ended because a write blocked past the send timeout",
+            registry=r,
+        )
+        self.redis_reconnects = Counter(
+            "sse_redis_reconnects", "Reconnects of the shared Redis subscriber", registry=r
+        )
+
+    def watch_subscriber(self, stats: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_SubscriberCollector(stats))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,68 @@
+"""Child processes that never outlive their parent (the demo, the test fixtures, the benchmark)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.Popen(
+        list(args),
+        env=full_env,
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """SIGTERM, wait, then SIGKILL: the exit code (negative for a signal)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    return int(process.returncode)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def celery_worker_args(
+    concurrency: int = 8, pool: str = "threads", loglevel: str = "warning", *, quiet: bool = False
+) -> list[str]:
+    return python_module(
+        "celery", "-A", "reference_app.worker.main", "worker",
+        f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", *(["--quiet"] if quiet else []),
+    )
+
+
+def api_args(host: str, port: int, log_level: str = "warning") -> list[str]:
+    return python_module("reference_app.cli", "serve", "--host", host, "--port", str(port),
+                         "--log-level", log_level)

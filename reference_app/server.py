@@ -1,0 +1,68 @@
+"""Run the API on uvicorn so that SIGTERM ends open streams promptly.
+
+Plain uvicorn waits for every open response before it shuts down, and an SSE stream never finishes by
+itself: a deploy would hang until the platform kills the process. Here SIGTERM/SIGINT first tells the
+stream registry to end every stream (clients reconnect elsewhere and resume with Last-Event-ID), then
+uvicorn shuts down as usual, with ``timeout_graceful_shutdown`` as the backstop. When running plain
+``uvicorn reference_app.main:app``, pass ``--timeout-graceful-shutdown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from reference_app.stream_registry import StreamRegistry
+
+
+class GracefulServer(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.loaded_app
+        registry = _find_registry(app)
+        if registry is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(registry.begin_shutdown)
+        super().handle_exit(sig, frame)
+
+    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)  # type: ignore[arg-type]
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+
+def _find_registry(app: object) -> StreamRegistry | None:
+    # uvicorn wraps the app in middleware (proxy headers, ...); walk down to the FastAPI instance.
+    seen = 0
+    while app is not None and seen < 10:
+        if isinstance(app, FastAPI):
+            registry = getattr(app.state, "streams", None)
+            return registry if isinstance(registry, StreamRegistry) else None
+        app = getattr(app, "app", None)
+        seen += 1
+    return None
+
+
+def make_config(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info",
+                fd: int | None = None) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        fd=fd,
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        log_level=log_level,
+        timeout_graceful_shutdown=max(1, int(grace_s)),
+        timeout_keep_alive=5,
+        backlog=4096,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def run(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info") -> None:
+    GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level)).run()

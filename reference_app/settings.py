@@ -1,0 +1,55 @@
+"""All configuration, from the environment (pydantic-settings). One class, validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    #: Unset means "start an embedded Redis" in ``sse-harness demo``; ``serve`` and ``worker`` need it.
+    redis_url: str | None = None
+    redis_max_connections: int = Field(default=16, ge=2, description="command pool size per process")
+
+    sse_heartbeat_s: float = Field(default=15.0, gt=0, description="comment ping interval while idle")
+    sse_retry_ms: int = Field(default=3000, ge=0, description="the retry: field sent to clients")
+    sse_connection_timeout: float = Field(default=300.0, gt=0, description="max stream lifetime (jittered)")
+    sse_max_streams_per_user: int = Field(default=20, ge=1)
+    sse_send_timeout_s: float = Field(default=10.0, gt=0, description="a write blocked longer ends the stream")
+    sse_client_queue: int = Field(default=64, ge=2, description="events buffered per client before coalescing")
+    sse_shutdown_grace_s: float = Field(default=5.0, ge=0)
+
+    status_stream_maxlen: int = Field(default=1000, ge=10, description="events retained per session")
+    status_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a session's events live")
+    status_stall_after_s: float = Field(
+        default=120.0, gt=0, description="a processing job silent this long is reported as stalled"
+    )
+
+    auth_dev_login: bool = False
+    auth_secret: str = DEFAULT_SECRET
+    auth_token_ttl_s: int = Field(default=12 * 3600, ge=60)
+    auth_cookie_secure: bool = False
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    def check_api_secrets(self) -> None:
+        """Raise unless the API may start: no default secret outside dev login (the worker needs none)."""
+        if not self.auth_dev_login and self.auth_secret == DEFAULT_SECRET:
+            raise ValueError(
+                "AUTH_SECRET is the built-in development secret while AUTH_DEV_LOGIN is off: "
+                "set AUTH_SECRET to a long random value (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)"
+            )
+        if len(self.auth_secret) < 16:
+            raise ValueError("AUTH_SECRET must be at least 16 characters")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Celery side: the app object and the transcription task."""

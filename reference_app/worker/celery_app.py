@@ -1,0 +1,24 @@
+"""The Celery app, configured from settings. Kept apart from the tasks so the API can send tasks by
+name without importing worker code."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+
+def make_celery(broker_url: str) -> Celery:
+    app = Celery("sse_harness", broker=broker_url, backend=broker_url, include=["reference_app.worker.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        task_track_started=True,
+    )
+    return app

@@ -1,0 +1,62 @@
+"""The synchronous publisher the Celery task uses: same Lua script as the API, with retries.
+
+A Redis blip must not lose the terminal event: redis-py retries connection errors with exponential
+backoff, and the publish id makes a retry whose first attempt did reach Redis a no-op instead of a
+duplicate event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
+from reference_app.status import StatusUpdate
+
+
+class StatusPublisher:
+    def __init__(self, url: str, *, maxlen: int = 1000, ttl_s: int = 24 * 3600, retries: int = 12) -> None:
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            client_name="sse-publisher",
+        )
+        self._script = self.redis.register_script(PUBLISH_LUA)
+        self.maxlen = maxlen
+        self.ttl_s = ttl_s
+
+    def publish(
+        self,
+        session_id: str,
+        status: str,
+        progress: float,
+        message: str = "",
+        extra: dict[str, Any] | None = None,
+        publish_id: str | None = None,
+    ) -> StatusUpdate:
+        script_keys, argv = publish_args(
+            session_id, status, progress, message, extra, publish_id or uuid.uuid4().hex,
+            maxlen=self.maxlen, ttl_s=self.ttl_s,
+        )
+        _seq, payload = parse_reply(self._script(keys=script_keys, args=argv))
+        return StatusUpdate.from_json(payload)
+
+    def latest(self, session_id: str) -> StatusUpdate | None:
+        from reference_app.bus import keys
+
+        raw = self.redis.xrevrange(keys.log_key(session_id), count=1)
+        if not raw:
+            return None
+        return StatusUpdate.from_json(raw[0][1][b"d"])
+
+    def close(self) -> None:
+        self.redis.close()

@@ -1,0 +1,1 @@
+"""Simulators: fake transcription jobs (profiles) and a fault-injecting proxy."""

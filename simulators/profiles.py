@@ -1,0 +1,137 @@
+"""Fake transcription jobs: deterministic sequences of status steps, given a seed.
+
+A profile is a pure function from parameters to a list of ``Step``s (delay before the step, state,
+progress, message). The same list drives the Celery task, the in-process job runner used by ASGI tests
+and ``sse-harness simulate``, so every path publishes exactly the same statuses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["PROFILES", "JobParams", "ProfileName", "Step", "build_steps"]
+
+ProfileName = Literal["steady", "bursty", "stall", "fail_at", "long", "realistic"]
+
+
+class JobParams(BaseModel):
+    """What a transcription request may ask for; also the body of ``POST .../transcribe``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: ProfileName = "steady"
+    steps: int = Field(default=20, ge=1, le=5000, description="progress updates before the end")
+    interval_ms: int = Field(default=200, ge=0, le=60_000, description="pause between updates")
+    fail_at: int | None = Field(default=None, ge=1, le=5000, description="fail at this step instead")
+    seed: int | None = Field(default=None, description="makes jittered profiles repeatable")
+    stall_s: float = Field(default=30.0, ge=0, le=3600, description="the silence of the stall profile")
+    audio_duration_s: float = Field(default=600.0, gt=0, le=36_000, description="drives 'realistic'")
+    speed: float = Field(default=1.0, gt=0, le=1000, description="realistic: audio seconds per wall ms x1000")
+
+    @model_validator(mode="after")
+    def _fail_within_steps(self) -> JobParams:
+        if self.profile == "fail_at" and self.fail_at is None:
+            raise ValueError("profile 'fail_at' needs fail_at (the step at which the job fails)")
+        if self.fail_at is not None and self.fail_at > self.steps:
+            raise ValueError(f"fail_at ({self.fail_at}) must be <= steps ({self.steps})")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    delay_s: float
+    status: str
+    progress: float
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+def _linear(params: JobParams, rng: random.Random) -> list[Step]:
+    interval = params.interval_ms / 1000
+    out = [Step(0.0, "processing", 0, "Starting audio processing")]
+    for i in range(1, params.steps + 1):
+        pct = round(100 * i / (params.steps + 1), 2)
+        out.append(Step(interval, "processing", pct, f"Transcribing segment {i}/{params.steps}"))
+    out.append(Step(interval, "completed", 100, "Transcription completed"))
+    return out
+
+
+def _bursty(params: JobParams, rng: random.Random) -> list[Step]:
+    """Hundreds of updates a second in bursts: the client must batch its renders."""
+    interval = min(params.interval_ms, 5) / 1000
+    out = [Step(0.0, "processing", 0, "Starting audio processing")]
+    for i in range(1, params.steps + 1):
+        pause = 0.2 if i % 100 == 0 else interval
+        pct = round(100 * i / (params.steps + 1), 3)
+        out.append(Step(pause, "processing", pct, f"Aligning words {i}/{params.steps}"))
+    out.append(Step(interval, "completed", 100, "Transcription completed"))
+    return out
+
+
+def _stall(params: JobParams, rng: random.Random) -> list[Step]:
+    """Progress, then ``stall_s`` of silence, then the end: heartbeats must keep the stream alive."""
+    steps = _linear(params, rng)
+    half = len(steps) // 2
+    stalled = steps[half]
+    steps[half] = Step(params.stall_s, stalled.status, stalled.progress, "Resuming after a long pause")
+    return steps
+
+
+def _long(params: JobParams, rng: random.Random) -> list[Step]:
+    steps = max(params.steps, 120)
+    interval = max(params.interval_ms, 1000)
+    return _linear(params.model_copy(update={"steps": steps, "interval_ms": interval}), rng)
+
+
+def _realistic(params: JobParams, rng: random.Random) -> list[Step]:
+    """Phases of a real job, sized by the audio duration, jittered, progress monotone."""
+    duration = params.audio_duration_s
+    # wall seconds per audio second at speed 1: a 10-minute file takes ~6 s
+    scale = 0.01 / params.speed
+    phases = [
+        ("Uploading audio", 0.05, 3),
+        ("Converting to 16 kHz mono", 0.05, 2),
+        ("Transcribing", 0.75, max(5, int(duration // 30))),
+        ("Identifying speakers", 0.10, 4),
+        ("Finalising transcript", 0.05, 2),
+    ]
+    out = [Step(0.0, "processing", 0, "Queued audio for transcription", {"audio_duration_s": duration})]
+    progress = 0.0
+    for name, share, count in phases:
+        for i in range(count):
+            progress = min(99.0, progress + 100 * share / count)
+            delay = duration * share * scale / count * rng.uniform(0.6, 1.4)
+            out.append(Step(round(delay, 4), "processing", round(progress, 2), f"{name} ({i + 1}/{count})"))
+    out.append(Step(0.05, "completed", 100, "Transcription completed", {"audio_duration_s": duration}))
+    return out
+
+
+PROFILES: dict[str, Callable[[JobParams, random.Random], list[Step]]] = {
+    "steady": _linear,
+    "fail_at": _linear,
+    "bursty": _bursty,
+    "stall": _stall,
+    "long": _long,
+    "realistic": _realistic,
+}
+
+
+def build_steps(params: JobParams) -> list[Step]:
+    """The full step list; ``fail_at`` cuts any profile at that step with a failure."""
+    rng = random.Random(params.seed)
+    steps = PROFILES[params.profile](params, rng)
+    if params.fail_at is not None:
+        cut = min(params.fail_at, len(steps) - 1)
+        failed_at = steps[cut]
+        steps = [*steps[:cut], Step(failed_at.delay_s, "failed", steps[cut - 1].progress,
+                                    "Transcription failed: the audio could not be decoded")]
+    return steps
