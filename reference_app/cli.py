@@ -34,6 +34,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    fd: Annotated[int | None, typer.Option(hidden=True, help="serve on this inherited listening socket")] = None,
 ) -> None:
     """Run the API (uvicorn) against REDIS_URL; SIGTERM ends open streams within SSE_SHUTDOWN_GRACE_S."""
     from reference_app.app import create_app
@@ -45,7 +46,7 @@ def serve(
         application = create_app(settings)
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
-    run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level)
+    run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd)
 
 
 @app.command()

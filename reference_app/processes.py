@@ -25,6 +25,7 @@ def spawn(
     *,
     stdout: int | None = None,
     stderr: int | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux)."""
     full_env = {**os.environ, **(env or {})}
@@ -33,6 +34,7 @@ def spawn(
         env=full_env,
         stdout=stdout,
         stderr=stderr,
+        pass_fds=tuple(pass_fds),
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
 
@@ -63,6 +65,7 @@ def celery_worker_args(
     )
 
 
-def api_args(host: str, port: int, log_level: str = "warning") -> list[str]:
+def api_args(host: str, port: int, log_level: str = "warning", fd: int | None = None) -> list[str]:
+    extra = ["--fd", str(fd)] if fd is not None else []
     return python_module("reference_app.cli", "serve", "--host", host, "--port", str(port),
-                         "--log-level", log_level)
+                         "--log-level", log_level, *extra)

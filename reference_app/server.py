@@ -64,5 +64,6 @@ def make_config(app: FastAPI, host: str, port: int, *, grace_s: float, log_level
     )
 
 
-def run(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info") -> None:
-    GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level)).run()
+def run(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info",
+        fd: int | None = None) -> None:
+    GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level, fd=fd)).run()

@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Both build .venv themselves on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-dev browser lint type unit integration e2e clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## A browser for the e2e suite: Playwright's own Chromium where it can be downloaded, else the system one.
+browser: $(VENV)/.installed-dev
+	@scripts/install-browser $(PY)
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/sse-harness demo
+
+test: browser
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(PY) -m ruff check .
+type: install-dev
+	$(PY) -m mypy
+unit: install-dev
+	$(PY) -m pytest -m "unit or asgi" $(PYTEST_ARGS)
+integration: install-dev
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+e2e: browser
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
