@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from simulators.profiles import JobParams, ProfileName
+from simulators.profiles import JobParams
 
 app = typer.Typer(
     name="sse-harness",
@@ -86,8 +86,9 @@ def simulate(
     if not redis_url:
         raise _fail("no Redis: pass --redis-url or set REDIS_URL")
     try:
-        params = JobParams(profile=profile, steps=steps, interval_ms=interval_ms,  # type: ignore[arg-type]
-                           fail_at=fail_at, seed=seed)
+        params = JobParams.model_validate(
+            {"profile": profile, "steps": steps, "interval_ms": interval_ms, "fail_at": fail_at, "seed": seed}
+        )
     except ValidationError as exc:
         raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from reference_app.embedded_redis import EmbeddedRedis, free_port
 from reference_app.processes import api_args, celery_worker_args, spawn, stop
@@ -120,7 +120,7 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realis
             console=console,
         )
         with progress:
-            sessions: list[tuple[str, int]] = []
+            sessions: list[tuple[str, TaskID]] = []
             for i in range(jobs):
                 created = await client.post("/api/v1/sessions", json={"title": f"demo job {i + 1}"})
                 created.raise_for_status()
@@ -130,7 +130,7 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realis
                 body = {"profile": profile, "audio_duration_s": 300 + 120 * i, "seed": i}
                 (await client.post(f"/api/v1/sessions/{sid}/transcribe", json=body)).raise_for_status()
 
-            def updater(task: int) -> Callable[[StatusUpdate], None]:
+            def updater(task: TaskID) -> Callable[[StatusUpdate], None]:
                 def on_status(update: StatusUpdate) -> None:
                     progress.update(task, completed=update.progress, state=update.status.value,
                                     message=update.message[:40])
@@ -168,7 +168,7 @@ def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: f
             while True:
                 for p in stack.processes:
                     if p.poll() is not None:
-                        console.print(f"[red]{' '.join(map(str, p.args))} exited ({p.returncode})[/red]")
+                        console.print(f"[red]{p.args!r} exited ({p.returncode})[/red]")
                         return 1
                 time.sleep(0.5)
     except KeyboardInterrupt:

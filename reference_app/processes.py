@@ -35,7 +35,7 @@ def spawn(
         stdout=stdout,
         stderr=stderr,
         pass_fds=tuple(pass_fds),
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
 
 

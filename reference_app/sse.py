@@ -74,7 +74,7 @@ def encode_event(
     data: str,
     *,
     event: str | None = None,
-    id: str | int | None = None,  # noqa: A002 - the field is called id on the wire
+    id: str | int | None = None,
     retry: int | None = None,
 ) -> bytes:
     """Encode one event block, ending with the blank line that dispatches it.
@@ -187,10 +187,9 @@ class SSEDecoder:
             if "\0" not in value:
                 self.last_event_id = value
                 self._block_had_id = True
-        elif name == "retry":
-            if value and value.isascii() and value.isdigit():
-                self.retry_ms = int(value)
-                return Retry(self.retry_ms)
+        elif name == "retry" and value and value.isascii() and value.isdigit():
+            self.retry_ms = int(value)
+            return Retry(self.retry_ms)
         return None
 
     def _dispatch(self) -> Event | None:

@@ -80,14 +80,15 @@ class ApiProcess:
             "AUTH_SECRET": TEST_SECRET,
             **self.env,
         }
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        out = log.fileno() if log is not None else subprocess.DEVNULL
         try:
             self.process = spawn(api_args(self.host, self.port, fd=sock.fileno()), env,
-                                 stdout=out, stderr=out if self.log_path else None, pass_fds=[sock.fileno()])
+                                 stdout=out, stderr=out if log is not None else None, pass_fds=[sock.fileno()])
         finally:
             sock.close()
-            if self.log_path:
-                out.close()  # type: ignore[union-attr]
+            if log is not None:
+                log.close()
         self.wait_healthy(timeout)
         return self
 
@@ -160,7 +161,6 @@ def serve_asgi(app: Any, host: str = "127.0.0.1", **config: Any) -> Iterator[str
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto",
                                            timeout_graceful_shutdown=1, **config))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

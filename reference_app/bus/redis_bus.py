@@ -41,6 +41,10 @@ def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool, client_name="sse-api")
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _entries(raw: Any) -> list[BusMessage]:
     return [BusMessage.from_payload(fields[b"d"]) for _id, fields in raw]
 
@@ -94,7 +98,7 @@ class RedisBus:
         raw = await self.redis.hgetall(keys.meta_key(session_id))
         if not raw:
             return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
+        data = {_text(k): _text(v) for k, v in raw.items()}
         return SessionRecord(
             id=session_id,
             owner=data.get("owner", ""),

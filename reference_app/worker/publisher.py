@@ -53,7 +53,7 @@ class StatusPublisher:
     def latest(self, session_id: str) -> StatusUpdate | None:
         from reference_app.bus import keys
 
-        raw = self.redis.xrevrange(keys.log_key(session_id), count=1)
+        raw: Any = self.redis.xrevrange(keys.log_key(session_id), count=1)
         if not raw:
             return None
         return StatusUpdate.from_json(raw[0][1][b"d"])

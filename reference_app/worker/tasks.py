@@ -35,7 +35,7 @@ def publisher() -> StatusPublisher:
     return _publisher
 
 
-@shared_task(bind=True, name="transcribe_audio", acks_late=True, reject_on_worker_lost=True)
+@shared_task(bind=True, name="transcribe_audio", acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
 def transcribe_audio(self: Task, session_id: str, params: dict[str, Any]) -> dict[str, Any]:
     pub = publisher()
     run_id = str(self.request.id)
