@@ -1,0 +1,108 @@
+"""Bus logic without a server: the publish script on fakeredis (Lua via lupa), the RESP reader, MemoryBus.
+
+fakeredis is only for these unit tests; everything with sockets runs against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import fakeredis
+import pytest
+
+from reference_app.bus import keys
+from reference_app.bus.base import BusMessage
+from reference_app.bus.memory import MemoryBus
+from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
+from reference_app.bus.subscriber import RespError, encode_command, read_resp
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def fake() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+def publish(fake: fakeredis.FakeRedis, sid: str, progress: float, publish_id: str | None = None,
+            status: str = "processing", maxlen: int = 1000) -> tuple[int, str]:
+    script = fake.register_script(PUBLISH_LUA)
+    script_keys, argv = publish_args(sid, status, progress, "m", {"lang": "en"}, publish_id,
+                                     maxlen=maxlen, ttl_s=60)
+    return parse_reply(script(keys=script_keys, args=argv))
+
+
+def test_seq_is_assigned_per_session_strictly_increasing(fake: fakeredis.FakeRedis) -> None:
+    seqs_a = [publish(fake, "a", p)[0] for p in (1, 2, 3)]
+    seqs_b = [publish(fake, "b", p)[0] for p in (1, 2)]
+    assert seqs_a == [1, 2, 3]
+    assert seqs_b == [1, 2]
+
+
+def test_payload_carries_seq_first_and_is_stored_under_entry_id_seq_0(fake: fakeredis.FakeRedis) -> None:
+    seq, payload = publish(fake, "a", 10)
+    data = json.loads(payload)
+    assert list(data)[0] == "seq" and data["seq"] == seq and data["lang"] == "en"
+    entries = fake.xrange(keys.log_key("a"))
+    assert entries[0][0] == b"1-0"
+    assert entries[0][1][b"d"].decode() == payload
+
+
+def test_retried_publish_with_same_id_is_not_applied_twice(fake: fakeredis.FakeRedis) -> None:
+    first = publish(fake, "a", 10, publish_id="task:1")
+    again = publish(fake, "a", 10, publish_id="task:1")
+    assert again == first
+    assert fake.xlen(keys.log_key("a")) == 1
+    assert publish(fake, "a", 20, publish_id="task:2")[0] == 2
+
+
+def test_publish_sets_ttl_on_all_session_keys(fake: fakeredis.FakeRedis) -> None:
+    fake.hset(keys.meta_key("a"), "owner", "u")
+    publish(fake, "a", 1)
+    for key in (keys.seq_key("a"), keys.log_key("a"), keys.meta_key("a")):
+        assert 0 < fake.ttl(key) <= 60
+
+
+def test_publish_rejects_bad_status_before_reaching_redis() -> None:
+    with pytest.raises(ValueError):
+        publish_args("a", "bogus", 1, "", None, None, maxlen=10, ttl_s=60)
+
+
+def test_all_keys_of_a_session_share_one_cluster_slot() -> None:
+    names = [keys.seq_key("s1"), keys.log_key("s1"), keys.meta_key("s1"), keys.publish_id_key("s1", "x")]
+    assert {n[n.index("{") : n.index("}") + 1] for n in names} == {"{s1}"}
+
+
+async def read(data: bytes) -> object:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return await read_resp(reader)
+
+
+async def test_resp_reader_parses_pubsub_frames() -> None:
+    assert await read(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhe\r\nl\r\n") == [b"message", b"ch", b"he\r\nl"]
+    assert await read(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n") == [b"subscribe", b"ch", 1]
+    assert await read(b"+PONG\r\n") == "PONG"
+    assert await read(b"$-1\r\n") is None
+    with pytest.raises(RespError, match="NOAUTH"):
+        await read(b"-NOAUTH Authentication required.\r\n")
+
+
+def test_command_encoding() -> None:
+    assert encode_command(b"SUBSCRIBE", "ch") == b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n"
+
+
+async def test_memory_bus_fans_out_and_replays() -> None:
+    bus = MemoryBus(maxlen=5)
+    record = await bus.create_session("alice", "t")
+    async with bus.listen(record.id, capacity=16) as one, bus.listen(record.id, capacity=16) as two:
+        await bus.publish(record.id, "processing", 50, "half")
+        got_one, got_two = await one.get(), await two.get()
+        assert isinstance(got_one, BusMessage) and got_one is got_two and got_one.seq == 2
+    assert bus.subscriber_stats()["channels"] == 0
+    for p in range(10):
+        await bus.publish(record.id, "processing", p)
+    retained = await bus.read_after(record.id, 0)
+    assert [m.seq for m in retained] == [8, 9, 10, 11, 12]
+    assert (await bus.snapshot(record.id)).seq == 12  # type: ignore[union-attr]
