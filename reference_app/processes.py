@@ -58,10 +58,11 @@ def python_module(module: str, *args: str) -> list[str]:
 def celery_worker_args(
     concurrency: int = 8, pool: str = "threads", loglevel: str = "warning", *, quiet: bool = False
 ) -> list[str]:
+    # --quiet is a global celery option: it must come before the sub-command.
     return python_module(
-        "celery", "-A", "reference_app.worker.main", "worker",
+        "celery", "-A", "reference_app.worker.main", *(["--quiet"] if quiet else []), "worker",
         f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", *(["--quiet"] if quiet else []),
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
     )
 
 
