@@ -49,7 +49,6 @@ def create_app(
             ttl_s=settings.status_ttl_s,
             max_connections=settings.redis_max_connections,
             on_reconnect=metrics.redis_reconnects.inc,
-            on_coalesce=metrics.events_coalesced.inc,
         )
         if jobs is None:
             jobs = CeleryJobQueue(settings.redis_url)

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
                 "set AUTH_SECRET to a long random value (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'`)"
             )
-        if len(self.auth_secret) < 16:
-            raise ValueError("AUTH_SECRET must be at least 16 characters")
+        if len(self.auth_secret) < 32:
+            raise ValueError("AUTH_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
 
 
 @lru_cache

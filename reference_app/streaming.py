@@ -115,6 +115,7 @@ class StatusStream(Response):
             log.info("stream for %s ended: client did not read within %ss", self.session_id,
                      self.settings.sse_send_timeout_s)
         finally:
+            self.metrics.events_coalesced.inc(mailbox.coalesced)
             self.metrics.active_streams.dec()
             watcher.cancel()
             await listening.__aexit__(None, None, None)
@@ -160,7 +161,6 @@ class StatusStream(Response):
             if frames:
                 self.metrics.events_sent.inc(len(frames))
                 await self._send(send, b"".join(frames))
-        self.metrics.events_coalesced.inc(mailbox.coalesced)
         await self._send(send, b"", more=False)
 
     async def _opening(self, retry_ms: int) -> tuple[bytes, int, bool]:

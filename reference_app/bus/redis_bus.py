@@ -58,14 +58,13 @@ class RedisBus:
         ttl_s: int = 24 * 3600,
         max_connections: int = 16,
         on_reconnect: Callable[[], None] | None = None,
-        on_coalesce: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url
         self.maxlen = maxlen
         self.ttl_s = ttl_s
         self.redis = make_async_client(url, max_connections)
         self._publish = self.redis.register_script(PUBLISH_LUA)
-        self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect, on_coalesce=on_coalesce)
+        self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect)
 
     async def start(self) -> None:
         await self.subscriber.start()

@@ -85,13 +85,11 @@ class SharedSubscriber:
         health_interval_s: float = 5.0,
         backoff_max_s: float = 5.0,
         on_reconnect: Callable[[], None] | None = None,
-        on_coalesce: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url
         self.health_interval_s = health_interval_s
         self.backoff_max_s = backoff_max_s
         self._on_reconnect = on_reconnect
-        self._on_coalesce = on_coalesce
         self._channels: dict[bytes, _Channel] = {}
         self._acks_pending: dict[bytes, int] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -271,10 +269,7 @@ class SharedSubscriber:
                 log.error("dropping malformed status on %r", reply[1])
                 return
             for mailbox in state.mailboxes:
-                before = mailbox.coalesced
                 mailbox.put(message)
-                if mailbox.coalesced != before and self._on_coalesce is not None:
-                    self._on_coalesce(mailbox.coalesced - before)
         elif kind == b"subscribe":
             name = reply[1]
             left = self._acks_pending.get(name, 0) - 1
