@@ -42,7 +42,7 @@ def test_seq_is_assigned_per_session_strictly_increasing(fake: fakeredis.FakeRed
 def test_payload_carries_seq_first_and_is_stored_under_entry_id_seq_0(fake: fakeredis.FakeRedis) -> None:
     seq, payload = publish(fake, "a", 10)
     data = json.loads(payload)
-    assert list(data)[0] == "seq" and data["seq"] == seq and data["lang"] == "en"
+    assert next(iter(data)) == "seq" and data["seq"] == seq and data["lang"] == "en"
     entries = fake.xrange(keys.log_key("a"))
     assert entries[0][0] == b"1-0"
     assert entries[0][1][b"d"].decode() == payload

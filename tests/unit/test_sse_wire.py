@@ -130,7 +130,9 @@ def test_id_with_nul_is_ignored_and_id_persists_across_events() -> None:
     assert decoder.last_event_id == "5"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(b"2500", 2500), (b"25x", None), (b"", None), (b"  1", None), (b" 7", 7)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(b"2500", 2500), (b"25x", None), (b"", None), (b"  1", None), (b" 7", 7)]
+)
 def test_retry_counts_only_when_all_ascii_digits(value: bytes, expected: int | None) -> None:
     decoder = SSEDecoder()
     items = decoder.feed(b"retry:" + value + b"\n\n")

@@ -40,7 +40,7 @@ def test_timestamp_is_aware_utc_and_serialised_with_z() -> None:
 def test_naive_timestamp_is_rejected() -> None:
     with pytest.raises(ValidationError, match="timezone-aware"):
         StatusUpdate(session_id="s", seq=1, status=JobState.PENDING, progress=0,
-                     timestamp=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+                     timestamp=datetime(2026, 1, 1))
 
 
 @pytest.mark.parametrize("progress", [-0.1, 100.1])
