@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -27,6 +27,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # process_cpu_seconds_total / process_resident_memory_bytes: load tests compare server cost
+        ProcessCollector(registry=r)
         self.active_streams = Gauge("sse_active_streams", "Open SSE status streams", registry=r)
         self.streams_opened = Counter("sse_streams_opened", "SSE streams opened", registry=r)
         self.streams_rejected = Counter(
