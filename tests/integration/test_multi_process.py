@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import psutil
@@ -206,7 +207,8 @@ def published_log(redis_url: str, session_id: str) -> list[BusMessage]:
     """Everything the worker published for the session, read straight from its Redis Stream log."""
     client = redis.Redis.from_url(redis_url)
     try:
-        return [BusMessage.from_payload(fields[b"d"]) for _id, fields in client.xrange(keys.log_key(session_id))]
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(keys.log_key(session_id)))
+        return [BusMessage.from_payload(fields[b"d"]) for _id, fields in entries]
     finally:
         client.close()
 
@@ -234,13 +236,18 @@ def assert_complete(events: list[Event], log: list[BusMessage]) -> None:
 
 async def wait_first_events(tasks: list[asyncio.Task[StreamRead]], started: list[asyncio.Event]) -> None:
     """Until every stream got its snapshot (so it is subscribed); fail fast if one ends before that."""
-    all_started = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in started)))
+    all_started: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in started)))
     while not all_started.done():
-        done, _ = await asyncio.wait([all_started, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [all_started, *tasks]
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not all_started:
                 all_started.cancel()
                 raise AssertionError(f"a stream ended before its first event: {task.result()}")
+
+
+def setter(flag: asyncio.Event) -> Callable[[StreamRead], None]:
+    return lambda _read: flag.set()
 
 
 # --- tests -----------------------------------------------------------------------------------------
@@ -253,8 +260,7 @@ async def test_a_job_reaches_clients_on_both_processes(cluster: Cluster) -> None
     async with user_client(cluster.nginx.url, token) as client, asyncio.timeout(STREAM_TIMEOUT_S):
         session_id = await new_session(client)
         started = [asyncio.Event() for _ in range(FANOUT_CLIENTS)]
-        tasks = [asyncio.create_task(read_stream(client, session_id, on_event=lambda _r, e=e: e.set()))
-                 for e in started]
+        tasks = [asyncio.create_task(read_stream(client, session_id, on_event=setter(e))) for e in started]
         await wait_first_events(tasks, started)
 
         open_per_process = [s["open"] for s in await asyncio.to_thread(my_streams, cluster.apis, token)]
