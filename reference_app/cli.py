@@ -122,6 +122,43 @@ def demo(
 
 
 @app.command()
+def check(
+    url: Annotated[str, typer.Argument(help="base URL of the deployment, e.g. https://api.example.com")],
+    token: Annotated[str | None, typer.Option(envvar="SSE_CHECK_TOKEN", help="bearer token")] = None,
+    dev_login: Annotated[str | None, typer.Option(help="log in as USER via /auth/dev-login")] = None,
+    other_token: Annotated[str | None, typer.Option(help="a second user's token (404 across users)")] = None,
+    session: Annotated[str | None, typer.Option(help="existing session id (needed for --trigger none)")] = None,
+    trigger: Annotated[str, typer.Option(help="how events are made: http (API hooks), redis, none")] = "http",
+    redis_url: Annotated[str | None, typer.Option(help="the target's Redis, for --trigger redis")] = None,
+    user: Annotated[str | None, typer.Option(help="owner of sessions created through Redis")] = None,
+    idle_s: Annotated[float, typer.Option(help="how long to hold an idle stream (>= 100: Cloudflare rule)")] = 5.0,
+    only: Annotated[list[str] | None, typer.Option(help="check ids or groups, e.g. headers,resume")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, json or junit")] = "text",
+    output: Annotated[Path | None, typer.Option(help="write the report here instead of stdout")] = None,
+    compare: Annotated[str | None, typer.Option(help="run the same checks on URL2, side by side")] = None,
+    origin: Annotated[str | None, typer.Option(help="check CORS with credentials for this Origin")] = None,
+    steps: Annotated[int, typer.Option(help="updates of the timing job")] = 8,
+    interval_ms: Annotated[int, typer.Option(help="pause between the timing job's updates")] = 250,
+    cap_probe: Annotated[int, typer.Option(help="streams to open looking for the per-user cap (0: off)")] = 25,
+    http2: Annotated[bool, typer.Option(help="offer HTTP/2 (negotiated on https)")] = True,
+    insecure: Annotated[bool, typer.Option(help="do not verify TLS certificates")] = False,
+) -> None:
+    """Check an SSE status deployment against docs/contract.md; exit 1 if any check fails."""
+    from conformance.cli import main as run_check
+    from conformance.runner import CheckOptions
+
+    options = CheckOptions(
+        url=url, token=token, dev_login=dev_login, other_token=other_token, session=session,
+        trigger=trigger, redis_url=redis_url, user=user, idle_s=idle_s, only=only, origin=origin,  # type: ignore[arg-type]
+        steps=steps, interval_ms=interval_ms, cap_probe=cap_probe, http2=http2, verify=not insecure,
+    )
+    if trigger not in ("http", "redis", "none"):
+        raise _fail(f"--trigger must be http, redis or none, got {trigger!r}")
+    raise typer.Exit(run_check(options, output_format=output_format, output=output,  # type: ignore[arg-type]
+                               compare=compare))
+
+
+@app.command()
 def proxy(
     upstream: Annotated[str, typer.Option(help="origin base URL, e.g. http://127.0.0.1:8000")],
     mode: Annotated[list[str] | None, typer.Option(
@@ -135,6 +172,71 @@ def proxy(
     from simulators.fault_proxy import main as run_proxy
 
     raise typer.Exit(run_proxy(upstream, mode or [], host, port))
+
+
+@app.command()
+def load(
+    host: Annotated[str, typer.Option(help="base URL of the target, e.g. http://127.0.0.1:8000")],
+    scenario: Annotated[str, typer.Option(
+        help="steady, fanout, connect-storm, reconnect-storm, polling, mixed")] = "steady",
+    users: Annotated[int, typer.Option(help="concurrent users (each holds one stream or poller)")] = 100,
+    spawn_rate: Annotated[float, typer.Option(help="users started per second")] = 50.0,
+    run_time: Annotated[str, typer.Option(help="e.g. 30s, 5m")] = "30s",
+    processes: Annotated[int | None, typer.Option(help="Locust worker processes (-1 = one per CPU)")] = None,
+    slo: Annotated[list[str] | None, typer.Option(
+        help="gate NAME=VALUE, repeatable: p99_latency_ms=500, error_rate=0.001, gaps=0, streams_peak=500")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write the summary JSON here")] = None,
+    html_file: Annotated[Path | None, typer.Option("--html", help="write Locust's HTML report here")] = None,
+    source: Annotated[str, typer.Option(help="job driver: api (POST .../transcribe) or redis")] = "api",
+    redis_url: Annotated[str, typer.Option(help="the target's Redis, for --source redis")] = "",
+    transport: Annotated[str, typer.Option(help="stream reader: raw (gevent sockets) or fasthttp")] = "raw",
+    profile: Annotated[str | None, typer.Option(help="job profile override (steady, bursty, ...)")] = None,
+    steps: Annotated[int | None, typer.Option(help="progress updates per job (override)")] = None,
+    interval_ms: Annotated[int | None, typer.Option(help="pause between updates (override)")] = None,
+    jobs_per_user: Annotated[int, typer.Option(help="jobs each user follows, then idles (0 = no limit)")] = 0,
+    cut_every_s: Annotated[float | None, typer.Option(help="client-side stream cuts (reconnect storms)")] = None,
+    reconnect_delay_ms: Annotated[int | None, typer.Option(help="fixed reconnect delay (default: retry:)")] = None,
+    stop_timeout: Annotated[str, typer.Option(help="let users finish their current job at the end")] = "0",
+) -> None:
+    """Run a Locust SSE load (headless), print the summary, exit 1 if an SLO fails."""
+    from loadtests.runner import LoadRequest, LoadUsageError, run_load
+
+    request = LoadRequest(
+        host=host, scenario=scenario, users=users, spawn_rate=spawn_rate, run_time=run_time,
+        processes=processes, slos=slo or [], json_file=json_file, html_file=html_file, source=source,
+        redis_url=redis_url, transport=transport, profile=profile, steps=steps, interval_ms=interval_ms,
+        jobs_per_user=jobs_per_user, cut_every_s=cut_every_s, reconnect_delay_ms=reconnect_delay_ms,
+        stop_timeout=stop_timeout,
+    )
+    try:
+        code, _summary = run_load(request, err)
+    except LoadUsageError as exc:
+        raise _fail(str(exc)) from exc
+    raise typer.Exit(code)
+
+
+bench_app = typer.Typer(help="Benchmarks of the reference stack.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("capacity")
+def bench_capacity(
+    streams: Annotated[int, typer.Option(min=1, max=100_000, help="concurrent streams to open")] = 1000,
+    sessions: Annotated[int, typer.Option(min=1, help="sessions the streams watch (1 = pure fan-out)")] = 1,
+    sustain_rate: Annotated[float, typer.Option(help="sustained phase: events published per second")] = 5.0,
+    sustain_s: Annotated[float, typer.Option(help="sustained phase duration")] = 10.0,
+    transport: Annotated[str, typer.Option(help="client transport: raw or fasthttp")] = "raw",
+    json_file: Annotated[Path | None, typer.Option("--json", help="write the results JSON here")] = None,
+) -> None:
+    """Start the reference stack locally, open N streams from a separate process and measure capacity."""
+    from loadtests.bench import BenchUsageError, run_capacity
+
+    try:
+        code = run_capacity(streams=streams, sessions=sessions, sustain_rate=sustain_rate,
+                            sustain_s=sustain_s, transport=transport, json_file=json_file, console=err)
+    except BenchUsageError as exc:
+        raise _fail(str(exc)) from exc
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -1,0 +1,271 @@
+"""The stream side of ``sse-harness bench capacity``: one gevent process holding N SSE streams.
+
+Run by ``loadtests.bench`` as ``python -m loadtests.bench_client``; it takes commands on stdin and answers
+with one JSON object per line on stdout, so the orchestrator can publish while this process only reads.
+
+Why not the Locust user: a capacity benchmark measures the *server*, so the client must cost as little per
+event as possible. Each stream's greenlet only stamps the receive time and keeps the raw bytes; decoding
+(with the project's ``SSEDecoder`` and ``StatusUpdate``, as everywhere) happens in batches — at the end
+of a burst, or every few chunks during the sustained phase — so a 10,000-stream burst is not timed by the
+client's own parsing of the first 9,999 events.
+
+Commands (one per line): ``burst`` / ``sustain`` (start a measurement phase, answer ``ready``),
+``report {"session_id": events_expected, ...} TIMEOUT_S`` (wait until every stream has its expected
+events of the phase, then answer the phase's figures), ``finish TIMEOUT_S`` (wait until every stream got
+its terminal status and ended), ``quit``.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.fileobject import FileObjectPosix  # noqa: E402
+from gevent.lock import Semaphore  # noqa: E402
+
+from loadtests.accounting import StreamTracker  # noqa: E402
+from loadtests.system import raise_fd_limit  # noqa: E402
+from loadtests.transport import ConnectFailed, Connection, FastHttpConnection, RawConnection, Target  # noqa: E402
+from reference_app.sse import Event, SSEDecoder  # noqa: E402
+from reference_app.status import StatusUpdate  # noqa: E402
+
+DECODE_EVERY = 16
+
+
+def _pcts(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1)}
+
+
+class Stream:
+    __slots__ = ("chunks", "conn", "connect_ms", "decoder", "ended", "error", "phase_events",
+                 "phase_latencies", "session_id", "terminal", "tracker")
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.conn: Connection | None = None
+        self.decoder = SSEDecoder()
+        self.tracker = StreamTracker()
+        self.chunks: list[tuple[float, bytes]] = []
+        self.phase_events = 0
+        self.phase_latencies: list[float] = []
+        self.connect_ms = 0.0
+        self.terminal = False
+        self.ended = False
+        self.error = ""
+
+    def decode(self) -> None:
+        chunks, self.chunks = self.chunks, []
+        for received, data in chunks:
+            for item in self.decoder.feed(data):
+                if isinstance(item, Event) and item.event == "status":
+                    update = StatusUpdate.from_json(item.data)
+                    self.tracker.observe(update.seq)
+                    self.phase_events += 1
+                    self.phase_latencies.append(max(0.0, (received - update.timestamp.timestamp()) * 1000))
+                    if update.terminal:
+                        self.terminal = True
+
+    def new_phase(self) -> None:
+        self.decode()
+        self.phase_events = 0
+        self.phase_latencies = []
+
+
+class Client:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.target = Target.parse(args.host)
+        self.token = args.token
+        self.transport = args.transport
+        self.streams = [Stream(args.sessions[i % len(args.sessions)]) for i in range(args.streams)]
+        self.connect_gate = Semaphore(args.connect_concurrency)
+        self.connected = 0
+        self.failed = 0
+        self._environment: Any = None
+
+    def _open(self, path: str, headers: dict[str, str]) -> Connection:
+        if self.transport == "fasthttp":
+            from locust.contrib.fasthttp import FastHttpSession
+            from locust.env import Environment
+
+            if self._environment is None:
+                self._environment = Environment()
+            base = f"{self.target.scheme}://{self.target.host_header}"
+            # One session per stream, as every FastHttpUser has its own.
+            session = FastHttpSession(self._environment, base, user=None, network_timeout=3600.0,
+                                      connection_timeout=60.0)
+            return FastHttpConnection.open(session, self.target, path, headers, 60.0)
+        return RawConnection.open(self.target, path, headers, 60.0)
+
+    def run_stream(self, stream: Stream) -> None:
+        path = f"/api/v1/sessions/{stream.session_id}/status/stream"
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream",
+                   "Accept-Encoding": "identity"}
+        try:
+            with self.connect_gate:
+                started = time.perf_counter()
+                try:
+                    conn = self._open(path, headers)
+                except ConnectFailed as exc:
+                    stream.error = f"connect_{exc.kind}"
+                    return
+                if conn.status != 200:
+                    stream.error = f"http_{conn.status}"
+                    conn.close()
+                    return
+                stream.conn = conn
+                # Connected = headers and the snapshot event are in.
+                while not stream.tracker.events:
+                    data = conn.read(60.0)
+                    if not data:
+                        stream.error = "closed_before_snapshot"
+                        return
+                    stream.chunks.append((time.time(), data))
+                    stream.decode()
+                stream.connect_ms = (time.perf_counter() - started) * 1000
+                self.connected += 1
+            while True:
+                data = conn.read(3600.0)
+                if not data:  # the server ends the stream after the terminal status
+                    stream.decode()
+                    if not stream.terminal:
+                        stream.error = "closed_without_terminal"
+                    break
+                stream.chunks.append((time.time(), data))
+                if len(stream.chunks) >= DECODE_EVERY:
+                    stream.decode()
+        except OSError as exc:
+            stream.error = type(exc).__name__
+        finally:
+            stream.ended = True
+            if stream.conn is not None:
+                stream.conn.close()
+            if stream.error and not stream.connect_ms:
+                self.failed += 1
+
+    def open_all(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        for stream in self.streams:
+            gevent.spawn(self.run_stream, stream)
+        total = len(self.streams)
+        while self.connected + self.failed < total:
+            gevent.sleep(0.05)
+        seconds = time.perf_counter() - started
+        errors: dict[str, int] = {}
+        for stream in self.streams:
+            if stream.error:
+                errors[stream.error] = errors.get(stream.error, 0) + 1
+        return {"event": "connected", "streams": self.connected, "failed": self.failed,
+                "seconds": round(seconds, 3), "connect_ms": _pcts([s.connect_ms for s in self.streams
+                                                                   if s.connect_ms]), "errors": errors}
+
+    def new_phase(self) -> None:
+        for stream in self.streams:
+            stream.new_phase()
+
+    def report(self, expected: dict[str, int], timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        started = time.perf_counter()
+
+        live = [s for s in self.streams if s.conn is not None and not s.ended]
+
+        def short(exact: bool) -> bool:
+            for stream in live:
+                got = stream.phase_events + (0 if exact else len(stream.chunks))
+                if got < expected.get(stream.session_id, 0):
+                    return True
+            return False
+
+        # Decoding waits until every stream seems to have its events (chunk count), so it never
+        # competes with the reads it measures; then the exact count decides.
+        while time.monotonic() < deadline:
+            if not short(exact=False):
+                for stream in live:
+                    stream.decode()
+                if not short(exact=True):
+                    break
+            gevent.sleep(0.02)
+        for stream in self.streams:
+            stream.decode()
+        latencies: list[float] = []
+        received = lost = gaps = 0
+        for stream in self.streams:
+            if stream.conn is None:
+                continue
+            want = expected.get(stream.session_id, 0)
+            received += stream.phase_events
+            lost += max(0, want - stream.phase_events)
+            gaps += stream.tracker.gaps
+            latencies.extend(stream.phase_latencies)
+        return {"event": "report", "received": received, "expected": sum(
+            expected.get(s.session_id, 0) for s in self.streams if s.conn is not None),
+            "lost": lost, "gaps": gaps, "latency_ms": _pcts(latencies),
+            "waited_s": round(time.perf_counter() - started, 3)}
+
+    def finish(self, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(s.ended for s in self.streams):
+            gevent.sleep(0.05)
+        for stream in self.streams:
+            stream.decode()
+        opened = [s for s in self.streams if s.connect_ms]
+        return {"event": "finished", "terminal": sum(s.terminal for s in opened), "streams": len(opened),
+                "gaps": sum(s.tracker.gaps for s in opened),
+                "duplicates": sum(s.tracker.duplicates for s in opened),
+                "errors": sorted({s.error for s in opened if s.error and not s.terminal})}
+
+
+def _say(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--sessions", nargs="+", required=True)
+    parser.add_argument("--streams", type=int, required=True)
+    parser.add_argument("--transport", choices=("raw", "fasthttp"), default="raw")
+    parser.add_argument("--connect-concurrency", type=int, default=200)
+    args = parser.parse_args()
+    raise_fd_limit()
+    client = Client(args)
+    _say(client.open_all())
+    stdin = FileObjectPosix(sys.stdin.fileno(), "rb")
+    for raw in stdin:
+        line = raw.decode().strip()
+        if not line:
+            continue
+        command, _, rest = line.partition(" ")
+        if command in ("burst", "sustain"):
+            client.new_phase()
+            _say({"event": "ready", "phase": command})
+        elif command == "report":
+            payload, _, timeout = rest.rpartition(" ")
+            _say(client.report(json.loads(payload), float(timeout)))
+        elif command == "finish":
+            _say(client.finish(float(rest or 30)))
+        elif command == "quit":
+            break
+    for stream in client.streams:
+        if stream.conn is not None:
+            stream.conn.close()
+
+
+if __name__ == "__main__":
+    main()
