@@ -1,0 +1,238 @@
+"""The checker's HTTP side: a client that looks like a browser on the wire, and a stream recorder.
+
+The point of a conformance check is to see what a browser would see through every intermediary, so the
+requests carry what a browser's EventSource sends (``Accept: text/event-stream``, ``Cache-Control:
+no-cache``, ``Accept-Encoding: gzip, deflate, br``, the cookie) and HTTP/2 is offered (ALPN on https).
+The recorder timestamps every byte chunk and every parsed item on arrival; the checks judge the
+recording, so they are pure functions that unit tests can feed.
+
+Parsing is ``reference_app.sse.SSEDecoder`` — the project's one SSE parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import httpx
+
+from reference_app import __version__
+from reference_app.sse import Comment, Event, Item, Retry, SSEDecoder
+from reference_app.status import StatusUpdate
+
+__all__ = [
+    "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "open_streams", "record_stream",
+]
+
+BROWSER_HEADERS = {
+    "Accept": "text/event-stream",
+    "Accept-Encoding": "gzip, deflate, br",
+    "Cache-Control": "no-cache",
+    "User-Agent": f"sse-harness-check/{__version__} (EventSource-like)",
+}
+
+EndReason = Literal["closed", "cut", "stopped", "window", "refused"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How requests authenticate. ``cookie`` is what a browser EventSource sends; ``token`` a bearer."""
+
+    token: str | None = None
+    cookie: str | None = None
+    cookie_name: str = "access_token"
+
+    def headers(self, for_stream: bool = False) -> dict[str, str]:
+        """A stream request carries the cookie when there is one (as EventSource would), else the bearer."""
+        if for_stream and self.cookie:
+            return {"Cookie": f"{self.cookie_name}={self.cookie}"}
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.cookie:
+            return {"Cookie": f"{self.cookie_name}={self.cookie}"}
+        return {}
+
+    @property
+    def kind(self) -> str:
+        return "cookie" if self.cookie else "bearer" if self.token else "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One parsed item and when it arrived: ``t`` seconds after the request started, ``wall`` UTC."""
+
+    t: float
+    wall: datetime
+    item: Item
+
+    @property
+    def event(self) -> Event | None:
+        return self.item if isinstance(self.item, Event) else None
+
+    def status(self) -> StatusUpdate | None:
+        """The payload as a ``StatusUpdate``, if it is one."""
+        if not isinstance(self.item, Event):
+            return None
+        try:
+            return StatusUpdate.from_json(self.item.data)
+        except ValueError:
+            return None
+
+
+@dataclass
+class StreamRecord:
+    """Everything observed on one stream request."""
+
+    url: str
+    request_headers: dict[str, str]
+    started_wall: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: int | None = None
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    http_version: str | None = None
+    t_headers: float | None = None
+    arrivals: list[Arrival] = field(default_factory=list)
+    chunks: list[tuple[float, int]] = field(default_factory=list)
+    #: closed = the server ended the body cleanly; cut = the connection broke mid-body; stopped = our
+    #: ``stop_when`` said enough; window = our time window ran out with the stream still open;
+    #: refused = no response at all
+    end: EndReason = "window"
+    t_end: float = 0.0
+    error: str | None = None
+    body_excerpt: str = ""
+
+    @property
+    def opened(self) -> bool:
+        return self.status == 200
+
+    @property
+    def events(self) -> list[Arrival]:
+        return [a for a in self.arrivals if isinstance(a.item, Event)]
+
+    @property
+    def comments(self) -> list[Arrival]:
+        return [a for a in self.arrivals if isinstance(a.item, Comment)]
+
+    @property
+    def retries(self) -> list[Arrival]:
+        return [a for a in self.arrivals if isinstance(a.item, Retry)]
+
+    @property
+    def t_first_event(self) -> float | None:
+        events = self.events
+        return events[0].t if events else None
+
+    @property
+    def t_last_byte(self) -> float | None:
+        return self.chunks[-1][0] if self.chunks else None
+
+    def terminal_event(self) -> Arrival | None:
+        for arrival in self.events:
+            update = arrival.status()
+            if update is not None and update.terminal:
+                return arrival
+        return None
+
+    def describe_failure(self) -> str:
+        if self.status is None:
+            return f"no response ({self.error or 'connection failed'})"
+        excerpt = f": {self.body_excerpt[:120]!r}" if self.body_excerpt else ""
+        return f"answered {self.status}{excerpt}"
+
+
+def make_client(*, http2: bool = True, verify: bool = True, max_connections: int = 50) -> httpx.AsyncClient:
+    """An async client with the browser-like defaults; stream timeouts are managed by the recorder."""
+    return httpx.AsyncClient(
+        http2=http2,
+        verify=verify,
+        headers={k: v for k, v in BROWSER_HEADERS.items() if k != "Accept"},
+        timeout=httpx.Timeout(15.0, read=None),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=10),
+        follow_redirects=False,
+    )
+
+
+async def record_stream(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    window_s: float,
+    stop_when: Callable[[StreamRecord], bool] | None = None,
+    linger_after_terminal_s: float | None = None,
+    on_chunk: Callable[[StreamRecord], object] | None = None,
+) -> StreamRecord:
+    """Open ``url`` as an event stream and record it until it ends, ``stop_when`` returns True, or
+    ``window_s`` passes. With ``linger_after_terminal_s``, the window shrinks to that long after a
+    final status arrives (a server that keeps the stream open then is caught fast, not at the window)."""
+    request_headers = {**BROWSER_HEADERS, **(headers or {})}
+    record = StreamRecord(url=url, request_headers=request_headers, started_wall=datetime.now(UTC))
+    loop = asyncio.get_running_loop()
+    start = time.monotonic()
+    decoder = SSEDecoder()
+    try:
+        async with asyncio.timeout(window_s) as scope:
+            async with client.stream("GET", url, headers=request_headers) as response:
+                record.t_headers = time.monotonic() - start
+                record.status = response.status_code
+                record.headers = response.headers
+                record.http_version = response.http_version
+                if response.status_code != 200:
+                    body = await response.aread()
+                    record.body_excerpt = body[:500].decode("utf-8", "replace")
+                    record.end = "closed"
+                    return record
+                async for chunk in response.aiter_bytes():
+                    now = time.monotonic() - start
+                    wall = datetime.now(UTC)
+                    record.chunks.append((now, len(chunk)))
+                    for item in decoder.feed(chunk):
+                        arrival = Arrival(now, wall, item)
+                        record.arrivals.append(arrival)
+                        update = arrival.status() if linger_after_terminal_s is not None else None
+                        if update is not None and update.terminal:
+                            assert linger_after_terminal_s is not None
+                            scope.reschedule(min(scope.when() or float("inf"),
+                                                 loop.time() + linger_after_terminal_s))
+                    if on_chunk is not None:
+                        on_chunk(record)
+                    if stop_when is not None and stop_when(record):
+                        record.end = "stopped"
+                        return record
+                record.end = "closed"
+    except TimeoutError:
+        record.end = "window"
+    except httpx.HTTPError as exc:
+        record.error = f"{type(exc).__name__}: {exc}"
+        record.end = "cut" if record.status is not None else "refused"
+    except Exception as exc:  # h2 protocol errors (e.g. a Connection header on HTTP/2) are not HTTPError
+        record.error = f"{type(exc).__name__}: {exc}"
+        record.end = "cut" if record.status is not None else "refused"
+    finally:
+        record.t_end = time.monotonic() - start
+    return record
+
+
+@asynccontextmanager
+async def open_streams(client: httpx.AsyncClient, url: str, headers: dict[str, str], count: int,
+                       timeout_s: float = 10.0) -> AsyncIterator[list[httpx.Response]]:
+    """Open up to ``count`` streams one after another and keep them open (the per-user cap probe);
+    yields the responses, stopping at the first that is not 200."""
+    responses: list[httpx.Response] = []
+    try:
+        for _ in range(count):
+            async with asyncio.timeout(timeout_s):
+                request = client.build_request("GET", url, headers={**BROWSER_HEADERS, **headers})
+                response = await client.send(request, stream=True)
+            responses.append(response)
+            if response.status_code != 200:
+                await response.aread()
+                break
+        yield responses
+    finally:
+        for response in responses:
+            await response.aclose()
