@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.client import Arrival, StreamRecord
 from conformance.model import CheckResult, Outcome
+from reference_app.sse import Comment
 
 # -- thresholds ---------------------------------------------------------------------------------------------
 
@@ -407,38 +408,47 @@ def _silences(record: StreamRecord) -> list[float]:
     return [b - a for a, b in itertools.pairwise(marks)]
 
 
-def heartbeat(record: StreamRecord | None, idle_s: float) -> CheckResult:
+def heartbeat_warn_s(limit_s: float) -> float:
+    """Warn above 30 s, or above 30 % of a stricter intermediary's idle limit."""
+    return min(HEARTBEAT_WARN_S, 0.3 * limit_s)
+
+
+def heartbeat(record: StreamRecord | None, idle_s: float, limit_s: float = CLOUDFLARE_IDLE_S) -> CheckResult:
+    """``limit_s`` is the idle timeout of the strictest hop (Cloudflare: 100 s); the hard rule — fail when
+    nothing arrives within that much silence — applies only when the window was long enough to see it."""
     if record is None:
         return _r("heartbeat.interval", Outcome.SKIP, "not measured: no idle stream")
     if not record.opened:
         return _not_open("heartbeat.interval", record)
     beats = [a.t for a in record.comments]
-    silences = _silences(record)
-    longest = max(silences, default=0.0)
+    longest = max(_silences(record), default=0.0)
+    warn_s = heartbeat_warn_s(limit_s)
+    texts = sorted({a.item.text for a in record.comments if isinstance(a.item, Comment)})[:3]
     evidence: dict[str, Any] = {"heartbeats": len(beats), "window_s": round(record.t_end, 2),
-                                "longest_silence_s": round(longest, 2),
-                                "texts": sorted({a.item.text for a in record.comments})[:3]}  # type: ignore[union-attr]
-    if idle_s >= CLOUDFLARE_IDLE_S and longest >= CLOUDFLARE_IDLE_S:
+                                "longest_silence_s": round(longest, 2), "idle_limit_s": limit_s, "texts": texts}
+    if idle_s >= limit_s and longest >= limit_s:
         return _r("heartbeat.interval", Outcome.FAIL,
-                  f"{longest:.0f} s without a byte: Cloudflare answers 524 / cuts after 100 s; send a comment "
-                  "(': ping') every 15 s", longest, **evidence)
+                  f"{longest:.0f} s without a byte: an intermediary with a {limit_s:g} s idle limit (Cloudflare: "
+                  "100 s, then 524 or a cut) ends the stream; send a comment (': ping') every 15 s", longest,
+                  **evidence)
     if len(beats) >= 2:
         interval = statistics.median(b - a for a, b in itertools.pairwise(beats))
     elif len(beats) == 1:
         before = [t for t, _ in record.chunks if t < beats[0]]
         interval = beats[0] - (before[-1] if before else record.t_headers or 0.0)
     else:
-        if idle_s > HEARTBEAT_WARN_S and record.end == "window":
+        if record.t_end > warn_s and record.end == "window":
             return _r("heartbeat.interval", Outcome.WARN,
                       f"no heartbeat within {record.t_end:.0f} s of silence: proxies cut idle streams (Cloudflare "
                       "100 s, nginx 60 s); send ': ping' every 15 s", None, **evidence)
         return _r("heartbeat.interval", Outcome.SKIP,
                   f"not measured: no heartbeat in the {record.t_end:.1f} s window (the interval is longer; "
-                  f"use --idle-s {int(HEARTBEAT_WARN_S) + 5} to measure it)", None, **evidence)
+                  f"use --idle-s {int(warn_s) + 5} to measure it)", None, **evidence)
     evidence["interval_s"] = round(interval, 2)
-    if interval > HEARTBEAT_WARN_S:
+    if interval > warn_s:
         return _r("heartbeat.interval", Outcome.WARN, f"heartbeat every {interval:.1f} s: too close to proxy idle "
-                  "timeouts (nginx 60 s, Cloudflare 100 s); use 15 s", round(interval, 2), **evidence)
+                  f"timeouts (nginx 60 s, Cloudflare 100 s); keep it under {warn_s:g} s (15 s is usual)",
+                  round(interval, 2), **evidence)
     return _r("heartbeat.interval", Outcome.PASS, f"every {interval:.1f} s ({len(beats)} seen)",
               round(interval, 2), **evidence)
 

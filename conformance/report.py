@@ -52,7 +52,7 @@ def print_compare(a: Report, b: Report, console: Console) -> None:
     for name, kwargs in (("check", {"style": "cyan", "no_wrap": True}), ("A", {"no_wrap": True}),
                          ("B", {"no_wrap": True}), ("A measured", {"justify": "right", "no_wrap": True}),
                          ("B measured", {"justify": "right", "no_wrap": True}),
-                         ("B - A", {"justify": "right", "no_wrap": True}),
+                         ("A - B", {"justify": "right", "no_wrap": True}),
                          ("what differs", {"overflow": "fold"})):
         table.add_column(name, **kwargs)
     ids = [r.id for r in a.results] + [r.id for r in b.results if a.get(r.id) is None]
@@ -60,7 +60,7 @@ def print_compare(a: Report, b: Report, console: Console) -> None:
         ra, rb = a.get(check_id), b.get(check_id)
         delta = ""
         if ra and rb and ra.metric is not None and rb.metric is not None:
-            diff = rb.metric - ra.metric
+            diff = ra.metric - rb.metric
             delta = f"{diff:+.1f} {ra.metric_unit or ''}".strip()
         note = ""
         if ra and rb and ra.outcome is not rb.outcome:
@@ -92,7 +92,8 @@ def _differences(a: Report, b: Report) -> list[dict[str, Any]]:
         rb = b.get(ra.id)
         if rb is None:
             continue
-        delta = rb.metric - ra.metric if ra.metric is not None and rb.metric is not None else None
+        # what A (e.g. the CDN hostname) adds over B (e.g. the origin)
+        delta = ra.metric - rb.metric if ra.metric is not None and rb.metric is not None else None
         if ra.outcome is not rb.outcome or delta is not None:
             out.append({"id": ra.id, "a": ra.outcome.value, "b": rb.outcome.value,
                         "a_metric": ra.metric, "b_metric": rb.metric,

@@ -62,6 +62,8 @@ class CheckOptions:
     #: owner of sessions created through Redis (default: the dev-login user, or the token's ``sub``)
     user: str | None = None
     idle_s: float = 5.0
+    #: idle timeout of the strictest intermediary (Cloudflare 100 s, nginx proxy_read_timeout 60 s)
+    idle_limit_s: float = checks.CLOUDFLARE_IDLE_S
     only: list[str] | None = None
     origin: str | None = None
     steps: int = 8
@@ -83,6 +85,8 @@ class CheckOptions:
             raise SetupError("--trigger none needs --session ID (an existing session to watch)")
         if self.idle_s <= 0:
             raise SetupError(f"--idle-s must be > 0, got {self.idle_s}")
+        if self.idle_limit_s <= 0:
+            raise SetupError(f"--idle-limit-s must be > 0, got {self.idle_limit_s}")
         if not 3 <= self.steps <= 500:
             raise SetupError(f"--steps must be within 3..500, got {self.steps}")
         if not 50 <= self.interval_ms <= 10_000:
@@ -509,7 +513,7 @@ class Runner:
                 return CheckResult(check_id, Outcome.SKIP, no_events)
             return checks.after_end(obs.after_end, obs.final_id)
         if check_id == "heartbeat.interval":
-            return checks.heartbeat(obs.idle, self.o.idle_s)
+            return checks.heartbeat(obs.idle, self.o.idle_s, self.o.idle_limit_s)
         if check_id == "idle.survival":
             return checks.idle_survival(obs.idle, self.o.idle_s)
         if check_id.startswith("resume."):
