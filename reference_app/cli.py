@@ -132,6 +132,7 @@ def check(
     redis_url: Annotated[str | None, typer.Option(help="the target's Redis, for --trigger redis")] = None,
     user: Annotated[str | None, typer.Option(help="owner of sessions created through Redis")] = None,
     idle_s: Annotated[float, typer.Option(help="how long to hold an idle stream (>= 100: Cloudflare rule)")] = 5.0,
+    idle_limit_s: Annotated[float, typer.Option(help="strictest hop's idle timeout (Cloudflare 100)")] = 100.0,
     only: Annotated[list[str] | None, typer.Option(help="check ids or groups, e.g. headers,resume")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text, json or junit")] = "text",
     output: Annotated[Path | None, typer.Option(help="write the report here instead of stdout")] = None,
@@ -149,7 +150,8 @@ def check(
 
     options = CheckOptions(
         url=url, token=token, dev_login=dev_login, other_token=other_token, session=session,
-        trigger=trigger, redis_url=redis_url, user=user, idle_s=idle_s, only=only, origin=origin,  # type: ignore[arg-type]
+        trigger=trigger, redis_url=redis_url, user=user, idle_s=idle_s, idle_limit_s=idle_limit_s,  # type: ignore[arg-type]
+        only=only, origin=origin,
         steps=steps, interval_ms=interval_ms, cap_probe=cap_probe, http2=http2, verify=not insecure,
     )
     if trigger not in ("http", "redis", "none"):
