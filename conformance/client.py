@@ -138,6 +138,9 @@ class StreamRecord:
         return None
 
     def describe_failure(self) -> str:
+        if self.status is None and self.end == "window":
+            return (f"sent no response headers within {self.t_end:.1f} s (an intermediary holding the whole "
+                    "response, e.g. buffering with compression, or a hung origin)")
         if self.status is None:
             return f"no response ({self.error or 'connection failed'})"
         excerpt = f": {self.body_excerpt[:120]!r}" if self.body_excerpt else ""
