@@ -76,7 +76,13 @@ const INITIAL_STATE = Object.freeze({
 });
 
 function validateOptions(options) {
-  const merged = { ...DEFAULT_OPTIONS, ...options };
+  // An option given as undefined means "the default" (what a hook passing its optional props expects).
+  const given = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined));
+  const unknown = Object.keys(given).filter((name) => !(name in DEFAULT_OPTIONS));
+  if (unknown.length > 0) {
+    throw new TypeError(`unknown option(s): ${unknown.join(", ")}`);
+  }
+  const merged = { ...DEFAULT_OPTIONS, ...given };
   for (const name of ["enableSSE", "enablePollingFallback", "withCredentials"]) {
     if (typeof merged[name] !== "boolean") {
       throw new TypeError(`${name} must be true or false, got ${JSON.stringify(merged[name])}`);
@@ -152,6 +158,7 @@ export class StatusClient {
   #onVisibility = () => this.#visibilityChanged();
   #onPageHide = () => this.#suspend();
   #onPageShow = (event) => { if (event.persisted && !this.#isHidden()) this.#resume(); };
+  #onOnline = () => this.#probeNow();
 
   /**
    * @param {string} sessionId
@@ -189,7 +196,7 @@ export class StatusClient {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Begin streaming (or polling). Idempotent. */
+  /** Begin streaming (or polling). Idempotent: a stopped client restarts only through `reconnect()`. */
   start() {
     if (this.#started) return this;
     this.#started = true;
@@ -350,9 +357,14 @@ export class StatusClient {
 
   #scheduleProbe() {
     if (!this.#sseUsable() || this.#mode !== "polling") return;
-    this.#setTimer("probe", this.#opts.sseProbeIntervalMs, () => {
-      if (this.#mode === "polling" && this.#es === null) this.#openStream("probe");
-    });
+    this.#setTimer("probe", this.#opts.sseProbeIntervalMs, () => this.#probeNow());
+  }
+
+  /** While polling, try the stream once (polling goes on until it opens). Also run when the browser
+   * reports it is back online, so a restored network does not wait for the next probe period. */
+  #probeNow() {
+    if (this.#stopped || this.#suspended || this.#mode !== "polling" || this.#es !== null) return;
+    if (this.#sseUsable()) this.#openStream("probe");
   }
 
   async #poll() {
@@ -499,6 +511,7 @@ export class StatusClient {
     doc?.addEventListener?.("visibilitychange", this.#onVisibility);
     win?.addEventListener?.("pagehide", this.#onPageHide);
     win?.addEventListener?.("pageshow", this.#onPageShow);
+    win?.addEventListener?.("online", this.#onOnline);
   }
 
   #detachPageListeners() {
@@ -507,6 +520,7 @@ export class StatusClient {
     doc?.removeEventListener?.("visibilitychange", this.#onVisibility);
     win?.removeEventListener?.("pagehide", this.#onPageHide);
     win?.removeEventListener?.("pageshow", this.#onPageShow);
+    win?.removeEventListener?.("online", this.#onOnline);
   }
 
   #visibilityChanged() {
