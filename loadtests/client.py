@@ -209,22 +209,24 @@ class StreamWatcher:
         if options.cut_every_s:
             cut_at = time.perf_counter() + options.cut_every_s * random.uniform(0.5, 1.0)
         while True:
-            timeout = options.idle_timeout_s
+            timeout, cutting = options.idle_timeout_s, False
             if cut_at is not None:
-                timeout = min(timeout, max(0.0, cut_at - time.perf_counter()))
+                remaining = cut_at - time.perf_counter()
+                if remaining <= 0:
+                    return None, "client_cut", retry_s, decoder.last_event_id
+                cutting = remaining < timeout
+                timeout = min(timeout, remaining)
             try:
-                chunk = conn.read(timeout) if timeout > 0 else None
+                chunk = conn.read(timeout)
             except TimeoutError:
-                chunk = None
-            except OSError as exc:
-                self._fail("stream_reset", 0.0, str(exc), name="stream")
-                return None, "reset", retry_s, decoder.last_event_id
-            if chunk is None:
-                if cut_at is not None and time.perf_counter() >= cut_at:
+                if cutting:
                     return None, "client_cut", retry_s, decoder.last_event_id
                 self._fail("idle_timeout", options.idle_timeout_s * 1000,
                            f"no data for {options.idle_timeout_s}s", name="stream")
                 return None, "idle_timeout", retry_s, decoder.last_event_id
+            except OSError as exc:
+                self._fail("stream_reset", 0.0, str(exc), name="stream")
+                return None, "reset", retry_s, decoder.last_event_id
             if not chunk:
                 return None, ("end" if conn.complete else "eof"), retry_s, decoder.last_event_id
             received = time.time()
@@ -240,10 +242,11 @@ class StreamWatcher:
                         counters.apply(*tracker.observe(update.seq))
                         published = update.timestamp.timestamp()
                         latency_ms = max(0.0, (received - published) * 1000)
+                        snapshot = first and not last_event_id and published < requested_at
                         if first:
                             report("first_event", (time.perf_counter() - started) * 1000, len(item.data))
                             first = False
-                        if not last_event_id and published < requested_at:
+                        if snapshot:
                             # The snapshot of a fresh connect: published before we even asked, so its
                             # age is not a delivery time. (A replay after a reconnect is: the client
                             # really waited that long for it.)

@@ -59,6 +59,7 @@ class _State:
         self.final_counters: dict[str, Any] | None = None
         self.final_peak = 0
         self.awaiting: set[str] = set()
+        self.workers = 1
 
 
 STATE = _State()
@@ -131,6 +132,33 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     STATE.reset()
     STATE.started_at = time.monotonic()
     STATE.server_before = _scrape_server(environment)
+    if load_options(environment).jobs_per_user:
+        gevent.spawn(_quit_when_all_jobs_followed, environment)
+
+
+def _current_counters(environment: Environment) -> dict[str, Any]:
+    if isinstance(environment.runner, MasterRunner):
+        return merge_counters(STATE.worker_counters.values())
+    return COUNTERS.as_dict()
+
+
+def _quit_when_all_jobs_followed(environment: Environment) -> None:
+    """``--sse-jobs-per-user N``: end the run as soon as every user has followed its N jobs (a fixed
+    amount of work), instead of idling until ``--run-time``."""
+    runner = environment.runner
+    assert runner is not None
+    users = int(getattr(environment.parsed_options, "num_users", 0) or 0)
+    wanted = users * load_options(environment).jobs_per_user
+    if not wanted:
+        return
+    while STATE.stopped_at is None:
+        gevent.sleep(0.5)
+        counters = _current_counters(environment)
+        if (runner.user_count >= users and counters["watches_started"] >= wanted
+                and counters["watches_open"] == 0):
+            log.info("every user followed its %s job(s): stopping", load_options(environment).jobs_per_user)
+            runner.quit()
+            return
 
 
 def _report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
@@ -153,6 +181,7 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
     STATE.stopped_at = time.monotonic()
     if isinstance(runner, MasterRunner):
         STATE.awaiting = {client.id for client in runner.clients.all}
+        STATE.workers = len(STATE.awaiting)
         for client_id in list(STATE.awaiting):
             runner.send_message("sse_final", None, client_id)
         deadline = time.monotonic() + FINAL_REPLY_TIMEOUT_S
@@ -200,7 +229,6 @@ def _server_delta() -> dict[str, Any] | None:
 def summary_for(environment: Environment) -> dict[str, Any]:
     options = load_options(environment)
     parsed = environment.parsed_options
-    runner = environment.runner
     started = STATE.started_at or time.monotonic()
     stopped = STATE.stopped_at or time.monotonic()
     counters = STATE.final_counters if STATE.final_counters is not None else COUNTERS.as_dict()
@@ -210,7 +238,7 @@ def summary_for(environment: Environment) -> dict[str, Any]:
         "users": getattr(parsed, "num_users", None),
         "spawn_rate": getattr(parsed, "spawn_rate", None),
         "run_time": getattr(parsed, "run_time", None),
-        "workers": len(runner.clients.all) if isinstance(runner, MasterRunner) else 1,
+        "workers": STATE.workers,
         "transport": options.transport,
         "source": options.source,
         "locust_version": locust.__version__,

@@ -11,11 +11,13 @@ Counters are per process (``COUNTERS``); ``loadtests/plugin.py`` ships them to t
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gevent
+from gevent.lock import BoundedSemaphore
 from locust import FastHttpUser, constant
 from locust.env import Environment
 
@@ -44,12 +46,29 @@ def load_options(environment: Environment) -> LoadOptions:
     return _options_cache[key]
 
 
+#: Concurrent publishes per process. redis-py's pool allows 100 connections and raises (not waits)
+#: past that; hundreds of simulated jobs share one publisher, so they queue here instead.
+PUBLISH_CONCURRENCY = 32
+_publish_gate = BoundedSemaphore(PUBLISH_CONCURRENCY)
+
+
 def _redis_publisher(url: str) -> Any:
     global _publisher
     if _publisher is None:
         from reference_app.worker.publisher import StatusPublisher
 
         _publisher = StatusPublisher(url)
+    return _publisher
+
+
+def _publish(session_id: str, status: str, progress: float, message: str,
+             extra: dict[str, Any] | None, publish_id: str | None) -> object:
+    with _publish_gate:
+        return _redis_publisher_instance().publish(session_id, status, progress, message, extra, publish_id)
+
+
+def _redis_publisher_instance() -> Any:
+    assert _publisher is not None
     return _publisher
 
 
@@ -158,11 +177,8 @@ class SSEUser(FastHttpUser):
                 self.report("start-job", 0.0, 0, StreamError("no_redis_url", "--sse-source redis needs "
                                                              "--sse-redis-url"))
                 return False
-            from simulators.runner import run_sync
-
-            publisher = _redis_publisher(self.options.redis_url)
-            run_id = uuid.uuid4().hex
-            gevent.spawn(run_sync, session_id, params, publisher.publish, run_id, sleep=gevent.sleep)
+            _redis_publisher(self.options.redis_url)
+            gevent.spawn(self._simulate, session_id, params)
             return True
         with self.client.post(f"/api/v1/sessions/{session_id}/transcribe", json=params.model_dump(),
                               headers=self.auth(token), name="transcribe", catch_response=True) as response:
@@ -171,6 +187,18 @@ class SSEUser(FastHttpUser):
                 self._failed(f"transcribe_http_{response.status_code}")
                 return False
         return True
+
+    def _simulate(self, session_id: str, params: JobParams) -> None:
+        """The simulator's job, published straight to Redis (what ``sse-harness simulate`` does)."""
+        from simulators.runner import run_sync
+
+        started = time.perf_counter()
+        try:
+            run_sync(session_id, params, _publish, uuid.uuid4().hex, sleep=gevent.sleep)
+        except Exception as exc:  # a job that dies mid-way must show up, not vanish in a greenlet log
+            COUNTERS.error(f"publish_{type(exc).__name__}")
+            self.report("simulated-job", (time.perf_counter() - started) * 1000, 0,
+                        StreamError("publish_failed", str(exc)))
 
     def quota_reached(self) -> bool:
         """``--sse-jobs-per-user``: after that many jobs the user idles until the run ends."""
