@@ -8,7 +8,6 @@ hard error, never a skip: ``make browser`` (run by ``make test``) installs one.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,10 +20,10 @@ import redis
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
 from conftest import bearer
+from e2e.browsers import NoChromium, chromium_overrides
 from reference_app.bus.keys import log_key
 from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
 
-SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "test-results" / "e2e"
 #: Playwright's waits in this suite: every expected change happens within a few seconds.
 DEFAULT_TIMEOUT_MS = 10_000
@@ -81,29 +80,15 @@ FRAME_COUNTER_SCRIPT = """
 """
 
 
-def chromium_overrides(bundled_executable: str, is_root: bool) -> dict[str, Any]:
-    """Launch arguments that make Chromium start here: none for Playwright's own build, else the system
-    binary with the flags it needs in a container."""
-    if os.path.exists(bundled_executable):
-        return {}
-    for candidate in SYSTEM_CHROMIUMS:
-        if os.path.exists(candidate):
-            args = ["--disable-gpu", "--disable-background-networking"]
-            if is_root:
-                args.insert(0, "--no-sandbox")
-            return {"executable_path": candidate, "args": args}
-    raise pytest.UsageError(
-        "no Chromium for the e2e suite: run `make browser` (Playwright's Chromium, or the distribution's "
-        "`chromium` package when that download is impossible)"
-    )
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(
     browser_type_launch_args: dict[str, Any], playwright: Playwright
 ) -> dict[str, Any]:
-    return {**browser_type_launch_args,
-            **chromium_overrides(playwright.chromium.executable_path, os.geteuid() == 0)}
+    try:
+        overrides = chromium_overrides(playwright.chromium.executable_path)
+    except NoChromium as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    return {**browser_type_launch_args, **overrides}
 
 
 @pytest.fixture(scope="session")
