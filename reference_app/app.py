@@ -17,10 +17,12 @@ from fastapi.responses import JSONResponse
 
 from reference_app import __version__
 from reference_app.api import auth_routes, health, sessions, streams
+from reference_app.auth import Authenticate, authenticate_jwt
 from reference_app.bus.base import StatusBus
 from reference_app.jobs import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings, get_settings
+from reference_app.stream_endpoint import StreamFastPath
 from reference_app.stream_registry import StreamRegistry
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,12 @@ def create_app(
     *,
     bus: StatusBus | None = None,
     jobs: JobQueue | None = None,
+    authenticate: Authenticate = authenticate_jwt,
+    stream_fast_path: bool = True,
 ) -> FastAPI:
     """Build the API. Without ``bus`` it connects a ``RedisBus`` to ``REDIS_URL``; without ``jobs`` it
-    sends jobs to Celery on the same Redis (or runs them in-process when given a bus but no queue)."""
+    sends jobs to Celery on the same Redis (or runs them in-process when given a bus but no queue).
+    ``authenticate`` replaces the built-in JWT auth everywhere (routes and the stream)."""
     settings = settings or get_settings()
     settings.check_api_secrets()
     metrics = Metrics()
@@ -71,6 +76,7 @@ def create_app(
     app.state.bus = bus
     app.state.jobs = jobs
     app.state.metrics = metrics
+    app.state.authenticate = authenticate
     app.state.streams = StreamRegistry(cap_per_user=settings.sse_max_streams_per_user)
     metrics.watch_subscriber(bus.subscriber_stats)
 
@@ -87,6 +93,8 @@ def create_app(
 
     pages.mount(app)
 
+    if stream_fast_path:
+        app.add_middleware(StreamFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

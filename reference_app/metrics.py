@@ -39,7 +39,9 @@ class Metrics:
             "sse_events_replayed", "Status events replayed from the log (resume or resync)", registry=r
         )
         self.events_coalesced = Counter(
-            "sse_events_coalesced", "Progress updates dropped for slow clients (latest wins); counted when each stream ends", registry=r
+            "sse_events_coalesced",
+            "Progress updates dropped for slow clients (latest wins); counted when each stream ends",
+            registry=r,
         )
         self.heartbeats_sent = Counter("sse_heartbeats_sent", "Heartbeat comments written", registry=r)
         self.slow_clients_disconnected = Counter(

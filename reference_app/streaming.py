@@ -136,6 +136,7 @@ class StatusStream(Response):
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         first, last_seq, done = await self._opening(settings.sse_retry_ms)
         await self._send(send, first)
+        del first  # this frame lives as long as the stream: do not pin the opening bytes
 
         while not done and not mailbox.closed:
             remaining = deadline - loop.time()

@@ -12,13 +12,13 @@ from pydantic import BaseModel, Field
 from reference_app.auth import CurrentUser
 from reference_app.bus.base import SessionRecord
 from reference_app.deps import BusDep, JobsDep
+from reference_app.stream_endpoint import NOT_FOUND
 from simulators.profiles import JobParams
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
-NOT_FOUND = "session not found"
 
 
 class SessionCreate(BaseModel):

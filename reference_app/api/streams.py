@@ -1,17 +1,16 @@
-"""The SSE endpoint: checks that must answer with a status code happen here, before the stream starts."""
+"""The SSE endpoint as FastAPI sees it. Requests normally take the lean fast path in
+``reference_app/stream_endpoint.py``; both run ``open_status_stream``, so behaviour is the same."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from reference_app.api.sessions import NOT_FOUND, owned_session
 from reference_app.auth import CurrentUser
-from reference_app.deps import BusDep, MetricsDep, SettingsDep, StreamsDep
-from reference_app.streaming import StatusStream, parse_last_event_id
+from reference_app.deps import StreamsDep
+from reference_app.stream_endpoint import NOT_FOUND, open_status_stream
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
@@ -26,38 +25,19 @@ router = APIRouter(prefix="/api/v1", tags=["stream"])
         401: {"description": "not authenticated"},
         404: {"description": NOT_FOUND},
         429: {"description": "too many open streams for this user"},
-        503: {"description": "status bus unavailable"},
+        503: {"description": "status bus unavailable or server shutting down"},
     },
 )
 async def stream_status(
     session_id: uuid.UUID,
-    bus: BusDep,
+    request: Request,
     user: CurrentUser,
-    settings: SettingsDep,
-    streams: StreamsDep,
-    metrics: MetricsDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=64)] = None,
 ) -> Response:
-    record = await owned_session(bus, user, session_id)
-    last_event_id = parse_last_event_id(last_event_id_header, last_event_id_query)
-    if last_event_id is not None:
-        snapshot = await bus.snapshot(record.id)
-        if snapshot is not None and snapshot.terminal and last_event_id >= snapshot.seq:
-            # The client has the final event: 204 makes a browser EventSource stop reconnecting.
-            return Response(status_code=status.HTTP_204_NO_CONTENT)
-    lease = streams.acquire(user.id, record.id)
-    if lease is None:
-        reason = "shutting_down" if streams.shutting_down else "per_user_cap"
-        metrics.streams_rejected.labels(reason).inc()
-        if streams.shutting_down:
-            return JSONResponse({"detail": "server is shutting down"}, 503, headers={"Retry-After": "1"})
-        return JSONResponse(
-            {"detail": f"too many open streams: at most {settings.sse_max_streams_per_user} per user"},
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": "5"},
-        )
-    return StatusStream(bus, record.id, last_event_id, lease, streams, settings, metrics)
+    return await open_status_stream(
+        request.app.state, user, str(session_id), last_event_id_header, last_event_id_query
+    )
 
 
 @router.get("/streams/me", tags=["stream"])

@@ -6,9 +6,9 @@ rather than opening more) plus exactly one pub/sub connection, however many stre
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -37,8 +37,9 @@ def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        client_name="sse-api",
     )
-    return aioredis.Redis(connection_pool=pool, client_name="sse-api")
+    return aioredis.Redis(connection_pool=pool)
 
 
 def _text(value: bytes | str) -> str:
@@ -134,10 +135,8 @@ class RedisBus:
         raw = await self.redis.xrange(keys.log_key(session_id), min=f"{after_seq + 1}-0", count=limit)
         return _entries(raw)
 
-    @contextlib.asynccontextmanager
-    async def listen(self, session_id: str, capacity: int) -> AsyncIterator[Mailbox]:
-        async with self.subscriber.listen(session_id, capacity) as mailbox:
-            yield mailbox
+    def listen(self, session_id: str, capacity: int) -> AbstractAsyncContextManager[Mailbox]:
+        return self.subscriber.listen(session_id, capacity)
 
     def subscriber_stats(self) -> dict[str, int]:
         return self.subscriber.stats()
