@@ -495,7 +495,7 @@ def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
 
 def resume(kind: str, first: StreamRecord, second: StreamRecord | None, last_id: int | None) -> CheckResult:
     check_id = f"resume.{kind}"
-    how = "the Last-Event-ID header" if kind == "header" else "?lastEventId="
+    how = f"Last-Event-ID: {last_id}" if kind == "header" else f"?lastEventId={last_id}"
     if not first.opened:
         return _not_open(check_id, first)
     if last_id is None:
@@ -518,18 +518,18 @@ def resume(kind: str, first: StreamRecord, second: StreamRecord | None, last_id:
     evidence.update(second_ids=ids, resets=len(resets))
     duplicates = [i for i in ids if i <= last_id]
     if duplicates:
-        return _r(check_id, Outcome.FAIL, f"duplicate events after resuming with {how}={last_id}: ids {duplicates[:5]} "
+        return _r(check_id, Outcome.FAIL, f"duplicate events after resuming with {how}: ids {duplicates[:5]} "
                   "were sent again; replay only the events after it", **evidence)
     if resets:
-        return _r(check_id, Outcome.FAIL, f"the server answered event: reset to {how}={last_id} a moment old: "
+        return _r(check_id, Outcome.FAIL, f"the server answered event: reset to {how}, an id a moment old: "
                   "keep (and replay from) a log of recent events", **evidence)
     if not ids:
-        return _r(check_id, Outcome.FAIL, f"no event after resuming with {how}={last_id} "
+        return _r(check_id, Outcome.FAIL, f"no event after resuming with {how} "
                   f"(stream {second.end} after {second.t_end:.1f} s)", **evidence)
     expected = list(range(last_id + 1, ids[-1] + 1))
     missing = sorted(set(expected) - set(ids))
     if missing:
-        return _r(check_id, Outcome.FAIL, f"gap after resuming with {how}={last_id}: ids {missing[:5]} never "
+        return _r(check_id, Outcome.FAIL, f"gap after resuming with {how}: ids {missing[:5]} never "
                   "arrived; replay from the log before going live", **evidence)
     if ids != expected:
         return _r(check_id, Outcome.FAIL, f"events out of order after resuming: {ids[:10]}", **evidence)
