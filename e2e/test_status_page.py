@@ -246,8 +246,12 @@ def test_rapid_hide_show_never_opens_two_streams(
     stop = threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
-            samples.append(server.streams()["open"])
+        own = Api(server.base_url, server.redis_url, server.token)  # its own connection pool
+        try:
+            while not stop.is_set():
+                samples.append(own.streams()["open"])
+        finally:
+            own.close()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -525,8 +525,9 @@ export class StatusClient {
 
   #visibilityChanged() {
     if (this.#stopped) return;
+    // Pending renders move between animation frames (visible) and a timer (hidden: frames are paused).
+    if (this.#flush !== null && (this.#flush.kind === "raf") === this.#isHidden()) this.#rescheduleFlush();
     if (this.#isHidden()) {
-      if (this.#flush?.kind === "raf") this.#rescheduleFlush();
       if (!this.#suspended && this.#timers.grace === null) {
         this.#setTimer("grace", this.#opts.hiddenGraceMs, () => this.#suspend());
       }
