@@ -106,8 +106,8 @@ class Client:
                 self._environment = Environment()
             base = f"{self.target.scheme}://{self.target.host_header}"
             # One session per stream, as every FastHttpUser has its own.
-            session = FastHttpSession(self._environment, base, user=None, network_timeout=3600.0,
-                                      connection_timeout=60.0)
+            session = FastHttpSession(base, self._environment.events.request, user=None,
+                                      network_timeout=3600.0, connection_timeout=60.0)
             return FastHttpConnection.open(session, self.target, path, headers, 60.0)
         return RawConnection.open(self.target, path, headers, 60.0)
 

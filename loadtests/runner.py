@@ -139,6 +139,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     polling = summary.get("polling") or {}
     if polling.get("polls"):
         rows.append(("polls (304 not modified)", f"{polling['polls']:,} ({polling['not_modified']:,})"))
+        change = polling.get("change_ms") or {}
+        rows.append(("polling: change noticed p50 / p95 / p99 ms",
+                     " / ".join(_ms(change, k) for k in ("p50", "p95", "p99"))))
     server = summary.get("server") or {}
     if server.get("cpu_s") is not None:
         rows.append(("server CPU (API process)", f"{server['cpu_s']} s"))

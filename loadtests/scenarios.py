@@ -31,10 +31,6 @@ class SteadyUser(SSEUser):
     weight = 4
     job = JobParams(profile="steady", steps=10, interval_ms=200)
 
-    def on_start(self) -> None:
-        while not self.login():
-            gevent.sleep(1.0)
-
     @task
     def follow_a_job(self) -> None:
         if self.quota_reached():
@@ -152,10 +148,14 @@ class FanoutUser(SSEUser):
             current.finished.set()
 
 
-class PollingUser(SteadyUser):
-    """The same jobs, watched by ``GET .../status`` with ``If-None-Match`` (304 while unchanged)."""
+class PollingUser(SSEUser):
+    """The same jobs, watched by ``GET .../status`` with ``If-None-Match`` (304 while unchanged).
+
+    Not a subclass of ``SteadyUser``: Locust collects ``@task``s from base classes too, so overriding
+    ``SteadyUser``'s task would run both."""
 
     weight = 2
+    job = SteadyUser.job
 
     @task
     def follow_a_job(self) -> None:

@@ -60,10 +60,10 @@ def build_summary(
     requests = sum(e["num_requests"] for e in table.values())
     failures = sum(e["num_failures"] for e in table.values())
     attempts = sum(e["num_requests"] for (kind, name), e in table.items()
-                   if not (kind == SSE_TYPE and name in DERIVED_NAMES))
+                   if not (kind == SSE_TYPE and name in DERIVED_NAMES) and kind != "POLL")
     errors_by_type = dict(sorted(dict(counters.get("errors") or {}).items()))
     errors = sum(errors_by_type.values())
-    http = [e for (kind, _), e in table.items() if kind != SSE_TYPE]
+    http = [e for (kind, _), e in table.items() if kind not in (SSE_TYPE, "POLL")]
     summary: dict[str, Any] = {
         **meta,
         "duration_s": round(duration_s, 2),
@@ -95,6 +95,8 @@ def build_summary(
         "polling": {
             "polls": counters.get("polls", 0),
             "not_modified": counters.get("polls_not_modified", 0),
+            # publish-to-noticed latency of a status change seen by polling (compare with latency_ms)
+            "change_ms": _pcts(table.get(("POLL", "change")), ("p50", "p95", "p99", "max")),
         },
         "requests": {
             "total": requests,

@@ -117,6 +117,11 @@ class SSEUser(FastHttpUser):
         )
         self.report = report
 
+    def on_start(self) -> None:
+        """Every user is its own account (so the per-user stream cap applies per user)."""
+        while not self.login():
+            gevent.sleep(1.0)
+
     # -- the stream ---------------------------------------------------------------------------------
 
     def _open(self, path: str, headers: Any, timeout: float) -> Connection:

@@ -113,3 +113,29 @@ def test_reconnect_storm_survives_an_api_restart_without_gaps_or_duplicates(
     assert summary["reconnects"] >= 30  # the restart cut every stream at least once
     assert summary["reconnect_ms"]["count"] == summary["reconnects"]
     assert code == 0
+
+
+def test_fanout_viewers_all_watch_the_same_job_and_polling_sees_its_jobs_finish(
+    start_api: Callable[..., ApiProcess], redis_url: str
+) -> None:
+    """fanout: 20 viewers of one session get every status of the one job; polling: ETag polls follow
+    each user's job to its end (and 304 while nothing changed)."""
+    api = start_api(SSE_MAX_STREAMS_PER_USER="100")
+    code, fanout = run_load(LoadRequest(
+        host=api.url, scenario="fanout", users=20, spawn_rate=20, run_time="20s", source="redis",
+        redis_url=redis_url, steps=5, interval_ms=200, jobs_per_user=1, slos=["gaps=0", "errors=0"],
+    ), timeout_s=60)
+    assert fanout is not None and code == 0
+    assert fanout["watches"]["terminal"] == 20 and fanout["streams_peak"] == 20
+    # One job: pending snapshot + 7 statuses, the same for every viewer (they connected before it started).
+    assert fanout["events_received"] == 20 * 8
+
+    code, polling = run_load(LoadRequest(
+        host=api.url, scenario="polling", users=10, spawn_rate=10, run_time="20s", source="redis",
+        redis_url=redis_url, steps=2, interval_ms=1200, jobs_per_user=1, slos=["errors=0"],
+    ), timeout_s=60)
+    assert polling is not None and code == 0
+    assert polling["watches"]["terminal"] == 10 and polling["watches"]["by_status"] == {"completed": 10}
+    assert polling["streams_opened"] == 0  # polling only
+    assert polling["polling"]["not_modified"] > 0  # 1 s polls of 1.2 s steps: some polls see no change
+    assert polling["polling"]["change_ms"]["count"] >= 10

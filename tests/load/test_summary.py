@@ -26,6 +26,7 @@ def test_summary_fields_and_error_rate_over_attempts_not_events() -> None:
     entries = [
         entry("SSE", "connect", 12, fails=3), entry("SSE", "event", 1000, p99=250.0),
         entry("SSE", "first_event", 10), entry("POST", "dev-login", 10), entry("POST", "create-session", 10),
+        entry("POLL", "change", 50, p99=900.0),
     ]
     summary = build_summary(meta={"scenario": "steady"}, entries=entries, counters=COUNTERS, streams_peak=9,
                             duration_s=10.0, slos=parse_slos(["p99_latency_ms=200", "gaps=0"]))
@@ -40,6 +41,7 @@ def test_summary_fields_and_error_rate_over_attempts_not_events() -> None:
     assert summary["error_rate"] == round(3 / 32, 6)
     assert summary["watches"]["open_at_stop"] == 3  # still open + killed by the stop
     assert summary["requests"]["http_per_s"] == 2.0
+    assert summary["polling"]["change_ms"]["p99"] == 900.0
     assert slo_failed(summary) == ["p99_latency_ms"]
 
 
