@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -31,14 +32,17 @@ def resolve_image_path(path: str) -> Path:
 
 
 def check_sse_harness(argv: list[str]) -> None:
-    """Parse the arguments with the real CLI (types, ranges, unknown options) without running anything;
-    a bad option raises the CLI's own usage error, which names it."""
-    group = typer.main.get_command(cli_app)
-    name, rest = argv[1], argv[2:]
-    with group.make_context("sse-harness", [name]) as parent:
-        command = group.get_command(parent, name)  # type: ignore[attr-defined]
-        assert command is not None, f"`sse-harness {name}` is not a command of reference_app/cli.py"
-        command.make_context(name, list(rest), parent=parent)
+    """Parse the arguments with the real CLI (sub-commands, types, ranges, unknown options) without running
+    anything; a bad option raises the CLI's own usage error, which names it."""
+    command: Any = typer.main.get_command(cli_app)
+    name, rest, parent = "sse-harness", list(argv[1:]), None
+    while hasattr(command, "get_command"):  # a group: descend into the sub-command named next
+        assert rest and not rest[0].startswith("-"), f"`{' '.join(argv)}`: no sub-command of {name}"
+        ctx = command.make_context(name, [rest[0]], parent=parent)
+        sub = command.get_command(ctx, rest[0])
+        assert sub is not None, f"`{' '.join(argv)}`: {rest[0]!r} is not a command of {name}"
+        parent, command, name, rest = ctx, sub, rest[0], rest[1:]
+    command.make_context(name, rest, parent=parent)
 
 
 def locust_argv_for_repo(argv: list[str]) -> list[str]:
