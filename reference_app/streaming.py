@@ -94,6 +94,8 @@ class StatusStream(Response):
             self.registry.release(self.lease)
 
     async def _run(self, receive: Receive, send: Send) -> None:
+        if not await _request_complete(receive):
+            return  # the client left before the stream started
         try:
             listening = self.bus.listen(self.session_id, self.settings.sse_client_queue)
             mailbox = await listening.__aenter__()
@@ -104,8 +106,10 @@ class StatusStream(Response):
         self.lease.mailbox = mailbox
         if self.registry.shutting_down:
             mailbox.close()
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
-        watcher.add_done_callback(lambda _: mailbox.close())
+        # After the request body, the next ASGI message can only be http.disconnect: one small task
+        # waits for it and closes the mailbox, which wakes the stream loop at once.
+        watcher = asyncio.ensure_future(receive())
+        watcher.add_done_callback(mailbox.close)
         self.metrics.active_streams.inc()
         self.metrics.streams_opened.inc()
         try:
@@ -206,11 +210,18 @@ def _take(batch: list[BusMessage], last_seq: int) -> tuple[list[bytes], int, boo
     return frames, last_seq, False
 
 
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+async def _request_complete(receive: Receive, timeout: float = 5.0) -> bool:
+    """Consume the request body (a GET has none); False if the client disconnected meanwhile."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message: Message = await receive()
+                if message["type"] == "http.disconnect":
+                    return False
+                if not message.get("more_body", False):
+                    return True
+    except TimeoutError:
+        return False
 
 
 async def _plain(send: Send, status: int, body: dict[str, object], retry_after: int | None = None) -> None:

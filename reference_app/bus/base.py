@@ -100,8 +100,8 @@ class Mailbox:
         self.resync = True
         self._wake()
 
-    def close(self) -> None:
-        """Wake the reader for good (server shutdown)."""
+    def close(self, _done: object = None) -> None:
+        """Wake the reader for good (disconnect or shutdown); usable as a future's done-callback."""
         self.closed = True
         self._wake()
 
