@@ -56,7 +56,7 @@ def create_app(
             on_reconnect=metrics.redis_reconnects.inc,
         )
         if jobs is None:
-            jobs = CeleryJobQueue(settings.redis_url)
+            jobs = CeleryJobQueue(settings.redis_url, settings.celery_visibility_timeout_s)
     if jobs is None:
         jobs = InlineJobQueue(bus)
 

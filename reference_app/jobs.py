@@ -21,10 +21,10 @@ class JobQueue(Protocol):
 class CeleryJobQueue:
     """Sends ``transcribe_audio`` to the broker. ``apply_async`` is blocking I/O, so it runs in a thread."""
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, visibility_timeout_s: int = 3600) -> None:
         from reference_app.worker.celery_app import make_celery
 
-        self.celery = make_celery(broker_url)
+        self.celery = make_celery(broker_url, visibility_timeout_s)
 
     async def enqueue(self, session_id: str, params: JobParams, task_id: str) -> None:
         await run_in_threadpool(

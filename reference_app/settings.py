@@ -31,6 +31,10 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="a processing job silent this long is reported as stalled"
     )
 
+    celery_visibility_timeout_s: int = Field(
+        default=3600, ge=1, description="a task whose worker died is redelivered after this long"
+    )
+
     auth_dev_login: bool = False
     auth_secret: str = DEFAULT_SECRET
     auth_token_ttl_s: int = Field(default=12 * 3600, ge=60)

@@ -138,9 +138,11 @@ class StatusStream(Response):
         deadline = loop.time() + lifetime
 
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        first, last_seq, done = await self._opening(settings.sse_retry_ms)
+        first, last, done = await self._opening(settings.sse_retry_ms)
         await self._send(send, first)
         del first  # this frame lives as long as the stream: do not pin the opening bytes
+        last_seq = last.seq if last is not None else self.last_event_id or 0
+        stall_reported = False
 
         while not done and not mailbox.closed:
             remaining = deadline - loop.time()
@@ -151,6 +153,9 @@ class StatusStream(Response):
                     item = await mailbox.get()
             except TimeoutError:
                 if loop.time() < deadline:
+                    if not stall_reported and last is not None and last.stalled(settings.status_stall_after_s):
+                        stall_reported = True
+                        await self._send(send, stalled_frame(last))
                     await self._send(send, HEARTBEAT)
                     self.metrics.heartbeats_sent.inc()
                 continue
@@ -162,22 +167,25 @@ class StatusStream(Response):
             else:
                 assert isinstance(item, BusMessage)
                 batch = [item, *mailbox.drain()]
-            frames, last_seq, done = _take(batch, last_seq)
+            frames, newest, done = _take(batch, last_seq)
             if frames:
+                assert newest is not None
+                last, last_seq, stall_reported = newest, newest.seq, False
                 self.metrics.events_sent.inc(len(frames))
                 await self._send(send, b"".join(frames))
         await self._send(send, b"", more=False)
 
-    async def _opening(self, retry_ms: int) -> tuple[bytes, int, bool]:
-        """The first write: retry, then the snapshot or the replay. Returns (bytes, last seq, finished)."""
+    async def _opening(self, retry_ms: int) -> tuple[bytes, BusMessage | None, bool]:
+        """The first write: retry, then the snapshot or the replay.
+        Returns (bytes, the newest status the client now has if this write gave it one, finished)."""
         head = encode_retry(retry_ms)
         snapshot = await self.bus.snapshot(self.session_id)
         if snapshot is None:  # a session whose log expired: nothing to say but the end
-            return head, 0, True
+            return head, None, True
         after = self.last_event_id
         if after is None:
             self.metrics.events_sent.inc()
-            return head + snapshot.frame, snapshot.seq, snapshot.terminal
+            return head + snapshot.frame, snapshot, snapshot.terminal
         backlog = await self.bus.read_after(self.session_id, after)
         retained_from = backlog[0].seq if backlog else snapshot.seq + 1
         if after > snapshot.seq or retained_from > after + 1:
@@ -188,26 +196,36 @@ class StatusStream(Response):
                 event="reset",
             )
             self.metrics.events_sent.inc()
-            return head + reset + snapshot.frame, snapshot.seq, snapshot.terminal
-        frames, last_seq, done = _take(backlog, after)
+            return head + reset + snapshot.frame, snapshot, snapshot.terminal
+        frames, newest, done = _take(backlog, after)
         self.metrics.events_replayed.inc(len(frames))
         self.metrics.events_sent.inc(len(frames))
         if not frames and snapshot.terminal and snapshot.seq <= after:
             done = True
-        return head + b"".join(frames), last_seq, done
+        # resuming with nothing new: the client's newest status is the snapshot (its id == after)
+        return head + b"".join(frames), newest or snapshot, done
 
 
-def _take(batch: list[BusMessage], last_seq: int) -> tuple[list[bytes], int, bool]:
-    """Frames to send from ``batch``: only seqs after ``last_seq`` (no duplicates), stop at terminal."""
+def _take(batch: list[BusMessage], last_seq: int) -> tuple[list[bytes], BusMessage | None, bool]:
+    """Frames to send from ``batch``: only seqs after ``last_seq`` (no duplicates), stop at terminal.
+    Returns the frames, the newest message sent (None if none) and whether it was terminal."""
     frames: list[bytes] = []
+    newest: BusMessage | None = None
     for message in batch:
         if message.seq <= last_seq:
             continue
         frames.append(message.frame)
-        last_seq = message.seq
+        newest = message
         if message.terminal:
-            return frames, last_seq, True
-    return frames, last_seq, False
+            return frames, newest, True
+    return frames, newest, False
+
+
+def stalled_frame(last: BusMessage) -> bytes:
+    """``event: stalled`` (no id, so it never disturbs resume): the job has been silent too long."""
+    data = {"session_id": json.loads(last.payload)["session_id"], "seq": last.seq,
+            "silent_s": round(last.silent_for_s(), 1), "reason": "no status from the worker"}
+    return encode_event(json.dumps(data), event="stalled")
 
 
 async def _request_complete(receive: Receive, timeout: float = 5.0) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from reference_app.auth import CurrentUser
 from reference_app.bus.base import SessionRecord
-from reference_app.deps import BusDep, JobsDep
+from reference_app.deps import BusDep, JobsDep, SettingsDep
 from reference_app.stream_endpoint import NOT_FOUND
 from simulators.profiles import JobParams
 
@@ -81,8 +82,8 @@ async def transcribe(
     return TaskOut(task_id=task_id)
 
 
-def _etag(seq: int) -> str:
-    return f'"{seq}"'
+def _etag(seq: int, stalled: bool = False) -> str:
+    return f'"{seq}-stalled"' if stalled else f'"{seq}"'
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -97,7 +98,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     responses={304: {"description": "not modified since the ETag"}, 404: {"description": NOT_FOUND}},
 )
 async def get_status(
-    session_id: uuid.UUID, bus: BusDep, user: CurrentUser,
+    session_id: uuid.UUID, bus: BusDep, user: CurrentUser, settings: SettingsDep,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
     """The latest status as JSON, with an ETag; ``If-None-Match`` with it answers 304 (cheap polling)."""
@@ -105,8 +106,12 @@ async def get_status(
     snapshot = await bus.snapshot(record.id)
     if snapshot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
-    etag = _etag(snapshot.seq)
+    stalled = snapshot.stalled(settings.status_stall_after_s)
+    etag = _etag(snapshot.seq, stalled)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _etag_matches(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(snapshot.payload, media_type="application/json", headers=headers)
+    body = snapshot.payload
+    if stalled:  # the worker has been silent too long: say so, so a UI is never stuck on "processing"
+        body = json.dumps({**json.loads(body), "stalled": True}, separators=(",", ":"))
+    return Response(body, media_type="application/json", headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -38,6 +39,15 @@ class BusMessage:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATES
+
+    def silent_for_s(self) -> float:
+        """Seconds since this status was published (parsed on demand: only stall checks need it)."""
+        published = datetime.fromisoformat(json.loads(self.payload)["timestamp"])
+        return (datetime.now(UTC) - published).total_seconds()
+
+    def stalled(self, after_s: float) -> bool:
+        """A job still ``processing`` with no status for ``after_s``: the worker may be gone."""
+        return self.status == "processing" and self.silent_for_s() >= after_s
 
     @property
     def frame(self) -> bytes:
@@ -180,8 +190,8 @@ class StatusBus(Protocol):
         """The latest status of the session, or None if it has none."""
         ...
 
-    async def read_after(self, session_id: str, after_seq: int, limit: int = 1000) -> list[BusMessage]:
-        """Retained statuses with seq > after_seq, oldest first."""
+    async def read_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[BusMessage]:
+        """Retained statuses with seq > after_seq, oldest first (all of them unless ``limit``)."""
         ...
 
     def listen(self, session_id: str, capacity: int) -> AbstractAsyncContextManager[Mailbox]:

@@ -83,8 +83,9 @@ class MemoryBus:
         log = self._logs.get(session_id)
         return log[-1] if log else None
 
-    async def read_after(self, session_id: str, after_seq: int, limit: int = 1000) -> list[BusMessage]:
-        return [m for m in self._logs.get(session_id, ()) if m.seq > after_seq][:limit]
+    async def read_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[BusMessage]:
+        found = [m for m in self._logs.get(session_id, ()) if m.seq > after_seq]
+        return found if limit is None else found[:limit]
 
     @contextlib.asynccontextmanager
     async def listen(self, session_id: str, capacity: int) -> AsyncIterator[Mailbox]:

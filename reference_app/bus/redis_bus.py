@@ -131,7 +131,7 @@ class RedisBus:
         entries = _entries(raw)
         return entries[0] if entries else None
 
-    async def read_after(self, session_id: str, after_seq: int, limit: int = 1000) -> list[BusMessage]:
+    async def read_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[BusMessage]:
         raw = await self.redis.xrange(keys.log_key(session_id), min=f"{after_seq + 1}-0", count=limit)
         return _entries(raw)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from celery import Celery
 
 
-def make_celery(broker_url: str) -> Celery:
+def make_celery(broker_url: str, visibility_timeout_s: int = 3600) -> Celery:
+    """``visibility_timeout_s``: how long an unacked task (its worker died) waits before redelivery."""
     app = Celery("sse_harness", broker=broker_url, backend=broker_url, include=["reference_app.worker.tasks"])
     app.conf.update(
         task_acks_late=True,
@@ -17,7 +18,7 @@ def make_celery(broker_url: str) -> Celery:
         accept_content=["json"],
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": visibility_timeout_s},
         worker_hijack_root_logger=False,
         task_track_started=True,
     )

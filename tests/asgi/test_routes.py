@@ -3,6 +3,7 @@ headers, auth, replay rules. ASGITransport buffers a response, so streams here a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -251,3 +252,20 @@ async def test_health_and_metrics(ctx: Ctx) -> None:
     assert "sse_streams_opened_total 1.0" in text
     assert "sse_active_streams 0.0" in text
     assert "sse_events_sent_total 1.0" in text
+
+
+async def test_polling_marks_a_silent_processing_job_stalled() -> None:
+    app, bus, settings = make_app(status_stall_after_s=0.1)
+    record = await bus.create_session("alice", "t")
+    await bus.publish(record.id, "processing", 10)
+    auth = {"Authorization": f"Bearer {issue_token('alice', settings.auth_secret, 600)}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+        fresh = await client.get(f"/api/v1/sessions/{record.id}/status", headers=auth)
+        assert "stalled" not in fresh.json()
+        for _ in range(40):  # bounded poll: the status becomes stalled once 0.1 s passed
+            later = await client.get(f"/api/v1/sessions/{record.id}/status", headers=auth)
+            if later.json().get("stalled"):
+                break
+            await asyncio.sleep(0.05)
+    assert later.json()["stalled"] is True
+    assert later.headers["etag"] == '"2-stalled"' != fresh.headers["etag"]

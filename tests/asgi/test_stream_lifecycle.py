@@ -159,3 +159,17 @@ async def test_id_from_the_future_of_a_running_job_gets_reset_and_snapshot() -> 
     assert json.loads(events[0].data)["requested"] == 50
     call.disconnected.set()
     await call.finished()
+
+
+async def test_a_silent_processing_job_is_reported_stalled_once() -> None:
+    call, bus, sid = await open_stream(sse_heartbeat_s=0.05, status_stall_after_s=0.2)
+    await bus.publish(sid, "processing", 10, "working")
+    await call.status()
+    events = await call.events_until(lambda e: any(x.event == "stalled" for x in e), timeout=3)
+    stalled = [e for e in events if e.event == "stalled"]
+    assert len(stalled) == 1 and stalled[0].id == "2"  # no id of its own: the last status id carries over
+    assert json.loads(stalled[0].data)["seq"] == 2 and json.loads(stalled[0].data)["silent_s"] >= 0.2
+    await bus.publish(sid, "completed", 100, "done")  # the job comes back: normal events resume
+    events = await call.events_until(lambda e: False)
+    assert [e.event for e in events][-1] == "status" and json.loads(events[-1].data)["status"] == "completed"
+    assert sum(e.event == "stalled" for e in events) == 1
