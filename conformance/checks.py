@@ -35,7 +35,7 @@ HELD_MIN_GAP_S = 0.1
 #: box adds ~100-200 ms of jitter; a buffer holds events for whole publish intervals.
 DELAY_WARN_S, DELAY_FAIL_S = 0.35, 1.0
 #: The stream should end at once after the final status; the runner lingers this long to see it.
-TERMINAL_LINGER_S = 3.0
+TERMINAL_LINGER_S = 2.0
 
 _FIX_BUFFERING = ("disable response buffering on every hop (nginx: proxy_buffering off or the "
                   "X-Accel-Buffering: no header; Cloudflare: no response buffering) and do not compress "

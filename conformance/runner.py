@@ -17,7 +17,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -181,7 +181,10 @@ class Runner:
                              "target with AUTH_DEV_LOGIN=1 or pass --token")
         if response.status_code != 200:
             raise SetupError(f"dev login as {username!r} failed: {response.status_code} {response.text[:200]}")
-        token = str(response.json().get("access_token", ""))
+        try:
+            token = str(response.json().get("access_token", ""))
+        except (ValueError, AttributeError):
+            raise SetupError(f"dev login answered 200 without a JSON token: {response.text[:200]!r}") from None
         cookie = response.cookies.get("access_token")
         self.client.cookies.clear()  # credentials go explicitly on each request, never via the jar
         return Credentials(token=token or None, cookie=cookie)
@@ -243,7 +246,10 @@ class Runner:
         if response.status_code != 201:
             raise SetupError(f"POST {self.api}/sessions answered {response.status_code} {response.text[:200]}: "
                              "cannot create sessions (use --trigger redis or --trigger none --session ID)")
-        return str(response.json()["id"])
+        try:
+            return str(response.json()["id"])
+        except (ValueError, KeyError, TypeError):
+            raise SetupError(f"POST {self.api}/sessions answered 201 without an id: {response.text[:200]!r}") from None
 
     async def start_job(self, session: str) -> None:
         params = self.o.job()
@@ -303,7 +309,8 @@ class Runner:
             self.obs.final_id = final_id
             self.obs.after_end = await record_stream(
                 self.client, self.stream_url(session),
-                headers={**self.creds.headers(for_stream=True), "Last-Event-ID": str(final_id)}, window_s=3.0)
+                headers={**self.creds.headers(for_stream=True), "Last-Event-ID": str(final_id)},
+                window_s=checks.TERMINAL_LINGER_S)
 
     async def idle_phase(self) -> StreamRecord:
         session = self.o.session or await self.new_session("conformance: idle")
@@ -469,7 +476,7 @@ class Runner:
         selected = select_checks(self.o.only)
         wanted = set(selected)
         await self.prepare()
-        phases: list[Awaitable[Any]] = []
+        phases: list[Coroutine[Any, Any, Any]] = []
         if wanted & LIVE_CHECKS:
             phases.append(self.live_phase(wanted))
         idle_needed = bool(wanted & IDLE_CHECKS) or self.o.trigger == "none"
@@ -485,7 +492,13 @@ class Runner:
         if probe_wanted:
             assert idle_session is not None
             phases.append(self.probes_phase(probe_wanted, idle_session))
-        await asyncio.gather(*phases)
+        try:
+            # one phase that cannot proceed (e.g. sessions cannot be created) stops the others
+            async with asyncio.TaskGroup() as group:
+                for phase in phases:
+                    group.create_task(phase)
+        except* SetupError as errors:
+            raise errors.exceptions[0] from None
         if "cap.per-user" in wanted and self.o.cap_probe > 0:
             assert idle_session is not None
             await self.cap_phase(idle_session)

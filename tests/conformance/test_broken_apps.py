@@ -69,7 +69,7 @@ def test_clean_contract_app_passes_every_check(serve: Serve) -> None:
                      {"headers.content-encoding": "the stream is compressed (Content-Encoding: gzip)",
                       "stream.not-buffered": "in one burst at the end"}, id="gzip"),
         pytest.param(Flaws(keep_open_after_end=True), {"only": ["stream.terminal-close"]},
-                     {"stream.terminal-close": "still open 3.0 s after the final status"}, id="never-ends"),
+                     {"stream.terminal-close": "still open 2.0 s after the final status"}, id="never-ends"),
         pytest.param(Flaws(no_204=True), {"only": ["resume.after-end-204", "stream.terminal-close"]},
                      {"resume.after-end-204": "a browser EventSource reconnects forever"}, id="no-204"),
     ],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import CheckOptions, Outcome, Report, run_sync
+from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.testing import ApiProcess, login, new_session, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -81,6 +81,9 @@ def test_spreading_request_headers_drops_the_credentials(api: ApiProcess, worker
                                    session=session, only=["stream.open"], idle_s=2.0))
     assert "answered 401" in failed(report)["stream.open"]
     assert "an intermediary may strip Cookie/Authorization" in failed(report)["stream.open"]
+    # without Content-Type even the JSON login body is refused: the run stops with a message, no traceback
+    with pytest.raises(SetupError, match=r"dev login as 'cf-x' failed: 422"):
+        run_sync(CheckOptions(report.url, dev_login="cf-x", idle_s=1.0))
 
 
 def test_reading_the_body_buffers_the_stream(worker: Callable[[Path], str]) -> None:
