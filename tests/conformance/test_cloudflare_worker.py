@@ -31,7 +31,7 @@ def _node_major() -> int:
 
 pytestmark = [
     pytest.mark.integration, pytest.mark.timeout(90),
-    pytest.mark.skipif(_node_major() < 20, reason="needs Node >= 20 (fetch, Headers.getSetCookie)"),
+    pytest.mark.skipif(_node_major() < 18, reason="needs Node >= 18 (global fetch, Request, Response)"),
 ]
 
 FAST = {"steps": 5, "interval_ms": 200, "idle_s": 2.0, "cap_probe": 0}

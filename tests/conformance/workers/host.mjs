@@ -35,7 +35,10 @@ const server = http.createServer(async (req, res) => {
   response.headers.forEach((value, name) => {
     if (!HOP.has(name) && name !== "set-cookie") out.push([name, value]);
   });
-  for (const cookie of response.headers.getSetCookie()) out.push(["set-cookie", cookie]);
+  const cookies = typeof response.headers.getSetCookie === "function"
+    ? response.headers.getSetCookie()                              // Node >= 19.7
+    : [response.headers.get("set-cookie")].filter(Boolean);        // one cookie is all the API sets
+  for (const cookie of cookies) out.push(["set-cookie", cookie]);
   res.writeHead(response.status, out.flat());
   res.flushHeaders();
   if (!response.body) {
