@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 import yaml
 
 from reference_app.settings import Settings
-from reference_app.testing import ApiProcess, WorkerProcess
+from reference_app.testing import ApiProcess, WorkerProcess, wait_until
 from tests.deploy.entrypoints import check_entry_point, locust_argv_for_repo, resolve_image_path
 from tests.deploy.files import (
     COMPOSE,
@@ -204,11 +205,20 @@ def test_api_healthcheck_script_tells_up_from_down(api: ApiProcess) -> None:
 @pytest.mark.integration
 def test_worker_healthcheck_pings_a_real_worker(redis_url: str, celery_worker: WorkerProcess) -> None:
     """The compose healthcheck command, as Docker's shell would run it in the worker container (where
-    HOSTNAME is the container's hostname and Celery's default node name is celery@HOSTNAME)."""
-    test = SERVICES["worker"]["healthcheck"]["test"]
-    assert test[0] == "CMD-SHELL"
-    command = test[1].replace("$$", "$").replace("celery -A", f"{sys.executable} -m celery -A", 1)
-    env = {**os.environ, "REDIS_URL": redis_url, "HOSTNAME": socket.gethostname()}
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
+    HOSTNAME is the container's hostname and Celery's default node name is celery@HOSTNAME). Retried for
+    the check's start_period, as Docker does, since the session's worker may still be starting."""
+    health = SERVICES["worker"]["healthcheck"]
+    assert health["test"][0] == "CMD-SHELL"
+    command = health["test"][1].replace("$$", "$").replace("celery -A", f"{sys.executable} -m celery -A", 1)
+
+    def run(hostname: str, cmd: str = command) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "REDIS_URL": redis_url, "HOSTNAME": hostname}
+        return subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60, env=env)
+
+    start_period = float(health["start_period"].rstrip("s"))
+    result = wait_until(lambda: (r := run(socket.gethostname())).returncode == 0 and r, start_period + 30, 1.0,
+                        "the worker healthcheck to pass")
     assert "pong" in result.stdout
+    # Not a rubber stamp: the same check for a node that does not exist fails.
+    # (with a shorter reply timeout: nobody will answer)
+    assert run("no-such-host", re.sub(r"--timeout \d+", "--timeout 1", command)).returncode != 0
