@@ -83,7 +83,9 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Never echo the input back (it may hold a token); say which field is wrong and why.
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        # "type" too: the OpenAPI ValidationError schema requires it (schemathesis flagged its absence).
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
     for router in (auth_routes.router, sessions.router, streams.router, health.router):

@@ -95,7 +95,7 @@ class StreamFastPath:
             session_id = str(uuid.UUID(raw_id))
         except ValueError:
             detail: list[dict[str, Any]] = [
-                {"loc": ["path", "session_id"], "msg": "Input should be a valid UUID"}
+                {"loc": ["path", "session_id"], "msg": "Input should be a valid UUID", "type": "uuid_parsing"}
             ]
             return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
         header = conn.headers.get("last-event-id")

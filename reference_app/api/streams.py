@@ -14,6 +14,8 @@ from reference_app.stream_endpoint import NOT_FOUND, open_status_stream
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
+RESUME_ID = "resume after this seq; anything but a non-negative integer counts as absent"
+
 
 @router.get(
     "/sessions/{session_id}/status/stream",
@@ -32,8 +34,9 @@ async def stream_status(
     session_id: uuid.UUID,
     request: Request,
     user: CurrentUser,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
-    last_event_id_query: Annotated[str | None, Query(alias="lastEventId", max_length=64)] = None,
+    # No max_length: a malformed or oversized id counts as absent (contract), on both entrances alike.
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", description=RESUME_ID)] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="lastEventId", description=RESUME_ID)] = None,
 ) -> Response:
     return await open_status_stream(
         request.app.state, user, str(session_id), last_event_id_header, last_event_id_query
