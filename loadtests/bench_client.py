@@ -185,17 +185,22 @@ class Client:
 
         def short(exact: bool) -> bool:
             for stream in live:
-                got = stream.phase_events + (0 if exact else len(stream.chunks))
+                got = stream.phase_events
+                if not exact:  # a cheap count of event frames in the raw bytes, no parsing
+                    got += sum(data.count(b"event: status") for _, data in stream.chunks)
                 if got < expected.get(stream.session_id, 0):
                     return True
             return False
 
-        # Decoding waits until every stream seems to have its events (chunk count), so it never
-        # competes with the reads it measures; then the exact count decides.
+        # Decoding waits until every stream seems to have its events, so it does not compete with the
+        # reads it measures; then the exact count decides. A full decode every second covers a frame
+        # split across two reads (which the cheap count can miss).
+        last_full = time.monotonic()
         while time.monotonic() < deadline:
-            if not short(exact=False):
+            if not short(exact=False) or time.monotonic() - last_full >= 1.0:
                 for stream in live:
                     stream.decode()
+                last_full = time.monotonic()
                 if not short(exact=True):
                     break
             gevent.sleep(0.02)

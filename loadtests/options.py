@@ -55,7 +55,8 @@ def add_arguments(parser: _Parser) -> None:
     add("--sse-idle-timeout-s", type=float, default=60.0,
         help="a stream silent this long (no event, no heartbeat) is dead: reconnect")
     add("--sse-watch-timeout-s", type=float, default=900.0, help="give up a job not finished by then")
-    add("--sse-poll-interval-ms", type=int, default=1000, help="polling scenario: time between polls")
+    add("--sse-poll-interval-ms", type=int, default=None, help="polling scenario: time between polls "
+        "(default 1000)")
     add("--sse-fanout-wait-s", type=float, default=10.0,
         help="fanout: wait at most this long for all viewers to connect before starting the job")
     add("--sse-user-prefix", default="load", help="dev-login usernames are <prefix>-<random>")
@@ -79,7 +80,7 @@ class LoadOptions:
     reconnect_delay_ms: int | None = None
     idle_timeout_s: float = 60.0
     watch_timeout_s: float = 900.0
-    poll_interval_ms: int = 1000
+    poll_interval_ms: int | None = None
     fanout_wait_s: float = 10.0
     user_prefix: str = "load"
     slo: str = ""

@@ -60,9 +60,57 @@ class _State:
         self.final_peak = 0
         self.awaiting: set[str] = set()
         self.workers = 1
+        self.generators: list[dict[str, Any]] = []
 
 
 STATE = _State()
+
+
+class _Sampler:
+    """Peak RSS and CPU of this Locust process during the test: what holding the streams costs the
+    load generator (the issue's "one Locust process holds 10,000 streams")."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.rss_peak = 0
+        self.cpu_start = 0.0
+        self.greenlet: gevent.Greenlet | None = None
+
+    def _cpu(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        self.stop()
+        self.rss_peak = self.process.memory_info().rss
+        self.cpu_start = self._cpu()
+        self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            gevent.sleep(1.0)
+
+    def sample(self) -> None:
+        self.rss_peak = max(self.rss_peak, self.process.memory_info().rss)
+
+    def stop(self) -> None:
+        if self.greenlet is not None:
+            self.greenlet.kill(block=False)
+            self.greenlet = None
+
+    def stats(self) -> dict[str, float]:
+        self.sample()
+        return {"rss_peak_mb": round(self.rss_peak / 2**20, 1), "cpu_s": round(self._cpu() - self.cpu_start, 2)}
+
+
+SAMPLER = _Sampler()
+
+
+def _own_report() -> dict[str, Any]:
+    return {**COUNTERS.as_dict(), "generator": SAMPLER.stats()}
 
 
 def _add_arguments(parser: Any) -> None:
@@ -110,7 +158,7 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
             raise SystemExit(2) from None
     if isinstance(runner, WorkerRunner):
         def final_request(environment: Environment, msg: Any, **_kw: Any) -> None:
-            runner.send_message("sse_counters", COUNTERS.as_dict())
+            runner.send_message("sse_counters", _own_report())
 
         runner.register_message("sse_final", final_request)
     elif isinstance(runner, MasterRunner):
@@ -125,6 +173,7 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     from loadtests.scenarios import FanoutUser
 
     FanoutUser.reset()
+    SAMPLER.start()
     if isinstance(environment.runner, WorkerRunner):
         COUNTERS.reset_all()
         return
@@ -162,7 +211,7 @@ def _quit_when_all_jobs_followed(environment: Environment) -> None:
 
 
 def _report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-    data["sse"] = {**COUNTERS.as_dict(), "interval_peak": COUNTERS.take_interval_peak()}
+    data["sse"] = {**_own_report(), "interval_peak": COUNTERS.take_interval_peak()}
 
 
 def _worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
@@ -193,9 +242,11 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         parts = list(STATE.worker_counters.values())
         STATE.final_counters = merge_counters(parts)
         STATE.final_peak = max(STATE.cross_peak, STATE.final_counters["streams_peak"])
+        STATE.generators = [dict(p.get("generator") or {}) for p in parts]
     elif isinstance(runner, LocalRunner):
         STATE.final_counters = COUNTERS.as_dict()
         STATE.final_peak = COUNTERS.streams_peak
+        STATE.generators = [SAMPLER.stats()]
     STATE.server_after = _scrape_server(environment)
 
 
@@ -246,7 +297,22 @@ def summary_for(environment: Environment) -> dict[str, Any]:
     specs = parse_slos([options.slo]) if options.slo else []
     return build_summary(meta=meta, entries=_entries(environment), counters=counters,
                          streams_peak=STATE.final_peak or int(counters.get("streams_peak", 0)),
-                         duration_s=stopped - started, server=_server_delta(), slos=specs)
+                         duration_s=stopped - started, server=_server_delta(), slos=specs,
+                         generator=_generator())
+
+
+def _generator() -> dict[str, Any] | None:
+    """The load generator's own cost: peak RSS and CPU summed over its processes (workers only in a
+    distributed run; the master holds no streams)."""
+    parts = [g for g in STATE.generators if g]
+    if not parts:
+        return None
+    return {
+        "processes": len(parts),
+        "rss_peak_mb": round(sum(g.get("rss_peak_mb", 0.0) for g in parts), 1),
+        "rss_peak_mb_largest_process": max(g.get("rss_peak_mb", 0.0) for g in parts),
+        "cpu_s": round(sum(g.get("cpu_s", 0.0) for g in parts), 2),
+    }
 
 
 def _on_quitting(environment: Environment, **_kw: Any) -> None:

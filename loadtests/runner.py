@@ -53,6 +53,7 @@ class LoadRequest:
     jobs_per_user: int = 0
     cut_every_s: float | None = None
     reconnect_delay_ms: int | None = None
+    poll_interval_ms: int | None = None
     stop_timeout: str = "0"
     locust_args: list[str] = field(default_factory=list)
 
@@ -99,6 +100,7 @@ def locust_command(request: LoadRequest, summary_file: Path) -> list[str]:
         "--sse-redis-url": request.redis_url or None, "--sse-profile": request.profile,
         "--sse-steps": request.steps, "--sse-interval-ms": request.interval_ms,
         "--sse-cut-every-s": request.cut_every_s, "--sse-reconnect-delay-ms": request.reconnect_delay_ms,
+        "--sse-poll-interval-ms": request.poll_interval_ms,
     }
     for flag, value in optional.items():
         if value is not None:
@@ -145,6 +147,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     server = summary.get("server") or {}
     if server.get("cpu_s") is not None:
         rows.append(("server CPU (API process)", f"{server['cpu_s']} s"))
+    generator = summary.get("generator") or {}
+    if generator:
+        rows.append(("load generator: peak RSS / CPU",
+                     f"{generator['rss_peak_mb']} MB / {generator['cpu_s']} s ({generator['processes']} proc.)"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

@@ -156,6 +156,7 @@ class PollingUser(SSEUser):
 
     weight = 2
     job = SteadyUser.job
+    poll_interval_ms = 1000
 
     @task
     def follow_a_job(self) -> None:
@@ -172,7 +173,7 @@ class PollingUser(SSEUser):
     def poll_until_done(self, session_id: str) -> None:
         from reference_app.status import StatusUpdate
 
-        interval = self.options.poll_interval_ms / 1000
+        interval = (self.options.poll_interval_ms or self.poll_interval_ms) / 1000
         deadline = time.monotonic() + self.options.watch_timeout_s
         etag = ""
         last_seq: int | None = None
@@ -204,7 +205,7 @@ class PollingUser(SSEUser):
                             break
                     else:
                         response.failure(f"poll answered {response.status_code}")
-                        COUNTERS.error(f"poll_http_{response.status_code}")
+                        COUNTERS.error(self._kind("poll", response))
                 gevent.sleep(interval)
             else:
                 COUNTERS.error("watch_timeout")

@@ -51,6 +51,7 @@ def build_summary(
     duration_s: float,
     server: Mapping[str, Any] | None = None,
     slos: Iterable[SLOSpec] = (),
+    generator: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     table = {(e["type"], e["name"]): e for e in entries}
 
@@ -105,6 +106,7 @@ def build_summary(
             "http_per_s": round(sum(e["num_requests"] for e in http) / duration_s, 2) if duration_s else None,
         },
         "server": dict(server) if server else None,
+        "generator": dict(generator) if generator else None,
     }
     summary["slo"] = evaluate(slos, summary)
     return summary

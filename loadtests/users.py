@@ -80,6 +80,10 @@ class SSEUser(FastHttpUser):
     #: The hooks (login, sessions, polling) go through ``self.client``; streams through ``watcher``.
     network_timeout = 120.0
     connection_timeout = 30.0
+    #: One retry on a connection-level failure: a pooled keep-alive connection the server closed while
+    #: this user was busy with its stream (uvicorn drops idle ones after 5 s) fails on reuse, and a
+    #: browser would transparently retry on a fresh connection too. HTTP error statuses are not retried.
+    max_retries = 1
     #: Job parameters of this scenario (``--sse-steps`` etc. override them).
     job: ClassVar[JobParams] = JobParams(profile="steady", steps=10, interval_ms=200)
     #: Scenario defaults for the options the user did not set.
@@ -148,13 +152,21 @@ class SSEUser(FastHttpUser):
     def _failed(self, kind: str) -> None:
         COUNTERS.error(kind)
 
+    @staticmethod
+    def _kind(prefix: str, response: Any) -> str:
+        """``transcribe_http_409``, or for no response at all the error's type
+        (``transcribe_ConnectionResetError``)."""
+        if response.status_code:
+            return f"{prefix}_http_{response.status_code}"
+        return f"{prefix}_{type(getattr(response, 'error', None)).__name__}"
+
     def login(self, username: str | None = None) -> str | None:
         name = username or f"{self.options.user_prefix}-{uuid.uuid4().hex[:12]}"
         with self.client.post("/api/v1/auth/dev-login", json={"username": name}, name="dev-login",
                               catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"dev-login answered {response.status_code}")
-                self._failed(f"login_http_{response.status_code}")
+                self._failed(self._kind("login", response))
                 return None
             token = str(response.json()["access_token"])
         if username is None:
@@ -166,7 +178,7 @@ class SSEUser(FastHttpUser):
                               name="create-session", catch_response=True) as response:
             if response.status_code != 201:
                 response.failure(f"create session answered {response.status_code}")
-                self._failed(f"create_session_http_{response.status_code}")
+                self._failed(self._kind("create_session", response))
                 return None
             return str(response.json()["id"])
 
@@ -189,7 +201,7 @@ class SSEUser(FastHttpUser):
                               headers=self.auth(token), name="transcribe", catch_response=True) as response:
             if response.status_code != 202:
                 response.failure(f"transcribe answered {response.status_code}")
-                self._failed(f"transcribe_http_{response.status_code}")
+                self._failed(self._kind("transcribe", response))
                 return False
         return True
 

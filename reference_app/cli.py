@@ -198,6 +198,7 @@ def load(
     jobs_per_user: Annotated[int, typer.Option(help="jobs each user follows, then idles (0 = no limit)")] = 0,
     cut_every_s: Annotated[float | None, typer.Option(help="client-side stream cuts (reconnect storms)")] = None,
     reconnect_delay_ms: Annotated[int | None, typer.Option(help="fixed reconnect delay (default: retry:)")] = None,
+    poll_interval_ms: Annotated[int | None, typer.Option(help="polling scenario: time between polls")] = None,
     stop_timeout: Annotated[str, typer.Option(help="let users finish their current job at the end")] = "0",
 ) -> None:
     """Run a Locust SSE load (headless), print the summary, exit 1 if an SLO fails."""
@@ -208,7 +209,7 @@ def load(
         processes=processes, slos=slo or [], json_file=json_file, html_file=html_file, source=source,
         redis_url=redis_url, transport=transport, profile=profile, steps=steps, interval_ms=interval_ms,
         jobs_per_user=jobs_per_user, cut_every_s=cut_every_s, reconnect_delay_ms=reconnect_delay_ms,
-        stop_timeout=stop_timeout,
+        poll_interval_ms=poll_interval_ms, stop_timeout=stop_timeout,
     )
     try:
         code, _summary = run_load(request, err)
