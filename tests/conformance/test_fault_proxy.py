@@ -213,10 +213,9 @@ async def test_drop_every_nth_connection(proxy: FaultProxy) -> None:
 
 
 async def test_latency_delays_headers_and_events(proxy: FaultProxy) -> None:
-    baseline = await fetch_stream(proxy.url)
     proxy.set_mode(latency_ms=400)
     delayed = await fetch_stream(proxy.url)
-    assert delayed.arrival(0) - baseline.arrival(0) >= 0.35
+    assert delayed.arrival(0) >= 0.4, "the headers and the first event are held for the latency"
     # a constant delay keeps the spacing
     assert delayed.arrival(-1) - delayed.arrival(0) > (EVENTS - 1) * GAP_S * 0.7
 
