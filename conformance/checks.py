@@ -625,8 +625,10 @@ def malformed(probes: Sequence[Probe]) -> CheckResult:
     if broken:
         return _r("input.malformed", Outcome.FAIL, f"{len(broken)} malformed requests got a 5xx or no answer ("
                   f"{'; '.join(p.short() for p in broken[:3])}): validate input and answer 4xx", **evidence)
+    # a 429 on a probe that expects 200 is the per-user cap answering (other checks hold streams): not a
+    # verdict on the input
     unexpected = [p for p in probes if (p.expect == "4xx" and not 400 <= (p.status or 0) < 500)
-                  or (p.expect == "200" and p.status != 200)]
+                  or (p.expect == "200" and p.status not in (200, 429))]
     if unexpected:
         p = unexpected[0]
         want = "a 4xx" if p.expect == "4xx" else "200 (a malformed Last-Event-ID counts as absent)"

@@ -454,7 +454,9 @@ class Runner:
             ]
             probes.append(self._probe("sessions: title not a string", "POST", f"{prefix}/sessions",
                                       headers=creds, body={"title": {"x": 1}}, expect="4xx"))
-        self.obs.malformed = list(await asyncio.gather(*probes))
+        # one at a time: each stream probe holds a stream of this user, and a deployment with a small
+        # per-user cap (e.g. 5) would otherwise answer 429 instead of judging the input
+        self.obs.malformed = [await probe for probe in probes]
 
     async def cap_phase(self, session: str) -> None:
         """Open streams of one user until the cap answers (or ``cap_probe`` are open)."""

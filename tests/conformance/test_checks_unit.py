@@ -233,3 +233,15 @@ def test_json_and_junit_outputs() -> None:
     assert compared["ok"] is False and len(compared["targets"]) == 2
     assert compared["differences"] == [{"id": "timing.headers", "a": "pass", "b": "pass", "a_metric": 5.0,
                                         "b_metric": 5.0, "delta": 0.0, "unit": "ms"}]
+
+
+def test_malformed_input_judgement_ignores_the_cap_but_not_wrong_answers() -> None:
+    from conformance.checks import Probe, malformed
+
+    capped = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=429, expect="200"),
+              Probe("session id 'x'", "GET", "/s", status=422, expect="4xx")]
+    assert malformed(capped).outcome.value == "pass"  # the per-user cap answered: no verdict on the input
+    wrong = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=400, expect="200")]
+    assert malformed(wrong).outcome.value == "warn"
+    broken = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=500, expect="200")]
+    assert malformed(broken).outcome.value == "fail"
