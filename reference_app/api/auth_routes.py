@@ -18,7 +18,8 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"
 
 
-@router.post("/dev-login", response_model=TokenOut, responses={404: {"description": "dev login disabled"}})
+@router.post("/dev-login", response_model=TokenOut,
+             responses={400: {"description": "the body is not UTF-8 JSON"}, 404: {"description": "dev login disabled"}})
 async def dev_login(body: DevLogin, response: Response, settings: SettingsDep) -> TokenOut:
     """Password-less login for the demo and tests; answers 404 unless ``AUTH_DEV_LOGIN=1``."""
     if not settings.auth_dev_login:

@@ -22,6 +22,10 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 
 
 
+#: FastAPI answers 400 to a body it cannot decode (not UTF-8); documented so the schema tells the truth
+BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "the body is not UTF-8 JSON"}}
+
+
 class SessionCreate(BaseModel):
     title: str = Field(default="", max_length=200)
 
@@ -45,7 +49,7 @@ async def owned_session(bus: BusDep, user: CurrentUser, session_id: uuid.UUID) -
     return record
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionOut, responses=BAD_BODY)
 async def create_session(
     bus: BusDep, user: CurrentUser, body: Annotated[SessionCreate | None, Body()] = None
 ) -> dict[str, Any]:
@@ -62,7 +66,7 @@ async def get_session(session_id: uuid.UUID, bus: BusDep, user: CurrentUser) -> 
     "/{session_id}/transcribe",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskOut,
-    responses={404: {"description": NOT_FOUND}, 409: {"description": "the session already has a job"}},
+    responses={**BAD_BODY, 404: {"description": NOT_FOUND}, 409: {"description": "the session already has a job"}},
 )
 async def transcribe(
     session_id: uuid.UUID, bus: BusDep, jobs: JobsDep, user: CurrentUser,
