@@ -46,7 +46,8 @@ def serve(
         application = create_app(settings)
     except (ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
-    run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd)
+    run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd,
+        send_timeout_s=settings.sse_send_timeout_s)
 
 
 @app.command()

@@ -10,7 +10,10 @@ uvicorn shuts down as usual, with ``timeout_graceful_shutdown`` as the backstop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -30,7 +33,30 @@ class GracefulServer(uvicorn.Server):
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)  # type: ignore[arg-type]
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.send_timeout_s is not None:
+            for server in getattr(self, "servers", []):
+                for sock in server.sockets:
+                    set_user_timeout(sock, self.send_timeout_s)
+
     _loop: asyncio.AbstractEventLoop | None = None
+    send_timeout_s: float | None = None
+
+
+def set_user_timeout(sock: Any, seconds: float) -> None:
+    """TCP_USER_TIMEOUT on a listening socket (accepted sockets inherit it): the kernel aborts a connection
+    whose sent bytes stay unacknowledged that long, zero-window probes included (Linux).
+
+    Why: when a stream is cut for a client that reads nothing, uvicorn ends the response with
+    ``transport.close()``, which waits for the write buffer to drain — forever, for that client. The
+    connection then pins its socket buffers (megabytes of kernel memory) and delays a graceful shutdown
+    to its full timeout. Measured in tests/faults/test_slow_client.py.
+    """
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds * 1000)))
 
 
 def _find_registry(app: object) -> StreamRegistry | None:
@@ -65,5 +91,7 @@ def make_config(app: FastAPI, host: str, port: int, *, grace_s: float, log_level
 
 
 def run(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info",
-        fd: int | None = None) -> None:
-    GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level, fd=fd)).run()
+        fd: int | None = None, send_timeout_s: float | None = None) -> None:
+    server = GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level, fd=fd))
+    server.send_timeout_s = send_timeout_s
+    server.run()
