@@ -210,6 +210,12 @@ def _quit_when_all_jobs_followed(environment: Environment) -> None:
             return
 
 
+def _on_spawning_complete(**_kw: Any) -> None:
+    from loadtests.scenarios import FanoutUser
+
+    FanoutUser.spawning_complete()
+
+
 def _report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     data["sse"] = {**_own_report(), "interval_peak": COUNTERS.take_interval_peak()}
 
@@ -338,6 +344,7 @@ def _register() -> None:
     hooks.init_command_line_parser.add_listener(_add_arguments)
     hooks.init.add_listener(_on_init)
     hooks.test_start.add_listener(_on_test_start)
+    hooks.spawning_complete.add_listener(_on_spawning_complete)
     hooks.report_to_master.add_listener(_report)
     hooks.worker_report.add_listener(_worker_report)
     hooks.test_stop.add_listener(_on_test_stop)

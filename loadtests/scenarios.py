@@ -60,19 +60,21 @@ class _FanoutRound:
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
         self.connected = 0
-        self.all_connected = GEvent()
         self.finished = GEvent()
 
 
 class FanoutUser(SSEUser):
     """Viewers of one shared session. The first viewer of a process becomes the coordinator: it logs in
-    as the session owner, creates a session, waits until this process's viewers are connected (or
-    ``--sse-fanout-wait-s``), starts the job, waits for it to end, and starts the next round."""
+    as the session owner, creates a session, waits until Locust has spawned every user and all of this
+    process's viewers are connected (at most ``--sse-fanout-wait-s``), starts the job, waits for it to
+    end, and starts the next round."""
 
     weight = 2
     job = JobParams(profile="steady", steps=10, interval_ms=200)
 
     _owner_token: ClassVar[str | None] = None
+    #: Set when Locust has spawned every user: only then is the number of viewers here final.
+    _spawned: ClassVar[bool] = False
     _round: ClassVar[_FanoutRound | None] = None
     _round_ready: ClassVar[GEvent | None] = None
     _coordinator: ClassVar[gevent.Greenlet | None] = None
@@ -101,7 +103,10 @@ class FanoutUser(SSEUser):
             assert cls._round_ready is not None
             ready, cls._round_ready = cls._round_ready, GEvent()
             ready.set()
-            current.all_connected.wait(self.options.fanout_wait_s)
+            deadline = time.monotonic() + self.options.fanout_wait_s
+            while time.monotonic() < deadline and not (
+                    cls._spawned and current.connected >= self._viewers_here(self.environment)):
+                gevent.sleep(0.1)
             if not self.start_job(session_id, cls._owner_token):
                 gevent.sleep(1.0)
             current.finished.wait(self.options.watch_timeout_s)
@@ -121,6 +126,11 @@ class FanoutUser(SSEUser):
         cls._coordinator = None
         cls._round = None
         cls._round_ready = None
+        cls._spawned = False
+
+    @classmethod
+    def spawning_complete(cls) -> None:
+        cls._spawned = True
 
     @task
     def view(self) -> None:
@@ -133,12 +143,8 @@ class FanoutUser(SSEUser):
             assert cls._round_ready is not None
             cls._round_ready.wait(self.options.watch_timeout_s)
             return
-        viewers = self._viewers_here(self.environment)
-
         def connected() -> bool:
             current.connected += 1
-            if current.connected >= viewers:
-                current.all_connected.set()
             return True
 
         result = self.watcher.watch(self.stream_path(current.session_id), self.auth(cls._owner_token),
