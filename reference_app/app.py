@@ -69,6 +69,7 @@ def create_app(
             yield
         finally:
             app.state.streams.begin_shutdown()
+            await app.state.streams.stop()
             await the_bus.stop()
 
     app = FastAPI(title="SSE status reference app", version=__version__, lifespan=lifespan)

@@ -12,7 +12,7 @@ from typing import Any, Final, Protocol
 from reference_app.sse import encode_event
 from reference_app.status import TERMINAL_STATES, StatusUpdate
 
-__all__ = ["RESYNC", "BusMessage", "Mailbox", "Resync", "SessionRecord", "StatusBus"]
+__all__ = ["HEARTBEAT_DUE", "RESYNC", "BusMessage", "HeartbeatDue", "Mailbox", "Resync", "SessionRecord", "StatusBus"]
 
 
 class BusMessage:
@@ -72,6 +72,15 @@ class Resync:
 RESYNC: Final = Resync()
 
 
+class HeartbeatDue:
+    """Marker: the stream has been idle for the heartbeat interval (set by the registry's supervisor)."""
+
+    __slots__ = ()
+
+
+HEARTBEAT_DUE: Final = HeartbeatDue()
+
+
 class Mailbox:
     """A bounded per-client queue between the shared subscriber and one stream.
 
@@ -80,7 +89,7 @@ class Mailbox:
     so latest wins); a terminal status is never dropped — nothing can follow it.
     """
 
-    __slots__ = ("_items", "_loop", "_waiter", "capacity", "closed", "coalesced", "resync", "session_id")
+    __slots__ = ("_items", "_waiter", "capacity", "closed", "coalesced", "heartbeat_due", "resync", "session_id")
 
     def __init__(self, session_id: str, capacity: int) -> None:
         self.session_id = session_id
@@ -92,6 +101,7 @@ class Mailbox:
         self.coalesced = 0
         self.closed = False
         self.resync = False
+        self.heartbeat_due = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -105,6 +115,11 @@ class Mailbox:
             self._items = kept
         self._items.append(message)
         self._wake()
+
+    def request_heartbeat(self) -> None:
+        if not self.heartbeat_due:
+            self.heartbeat_due = True
+            self._wake()
 
     def request_resync(self) -> None:
         self.resync = True
@@ -125,19 +140,21 @@ class Mailbox:
         items, self._items = self._items, []
         return items
 
-    async def get(self) -> BusMessage | Resync | None:
-        """Next message, ``RESYNC`` after a subscriber reconnect, or ``None`` once closed.
-
-        Wrap in ``asyncio.timeout`` for heartbeats; a timeout leaves the mailbox intact.
-        """
+    async def get(self) -> BusMessage | Resync | HeartbeatDue | None:
+        """Next message; ``RESYNC`` after a subscriber reconnect; ``HEARTBEAT_DUE`` when idle too long;
+        ``None`` once closed. Cancelling a waiting ``get`` leaves the mailbox intact."""
         while True:
             if self.resync:
                 self.resync = False
                 return RESYNC
             if self._items:
+                self.heartbeat_due = False  # a real write is about to happen
                 return self._items.pop(0)
             if self.closed:
                 return None
+            if self.heartbeat_due:
+                self.heartbeat_due = False
+                return HEARTBEAT_DUE
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
