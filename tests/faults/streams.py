@@ -95,7 +95,7 @@ class Follower:
     token: str
     reconnect: bool = True
     received: list[Received] = field(default_factory=list)
-    others: list[Event] = field(default_factory=list)  # reset, stalled, ...
+    others: list[tuple[int, Event]] = field(default_factory=list)  # (statuses received before it, reset/...)
     codes: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     connections: int = 0
@@ -107,6 +107,7 @@ class Follower:
     writer: asyncio.StreamWriter | None = None
     connected_at: list[float] = field(default_factory=list)
     connect_gate: asyncio.Semaphore | None = None  # bounds concurrent connects across many followers
+    changed: asyncio.Event | None = None  # set on every status received (shared by a group: see ``until``)
 
     @property
     def ids(self) -> list[int]:
@@ -123,7 +124,7 @@ class Follower:
                 continue
             self.opened.set()
             if item.event != "status":
-                self.others.append(item)
+                self.others.append((len(self.received), item))
                 continue
             data = json.loads(item.data)
             published = datetime.fromisoformat(data["timestamp"]).timestamp()
@@ -132,6 +133,8 @@ class Follower:
             self.last_id = item.id
             if data["status"] in TERMINAL:
                 self.done = True
+            if self.changed is not None:
+                self.changed.set()
 
     async def _connection(self, timeout: float, rcvbuf: int | None) -> None:
         url = urlsplit(self.base_url)
@@ -195,6 +198,13 @@ class Follower:
         """Drop this client's connection with a TCP reset."""
         if self.writer is not None:
             abort_with_reset(self.writer)
+
+
+async def until(predicate: Callable[[], bool], changed: asyncio.Event) -> None:
+    """Wait until ``predicate()`` holds, re-checking whenever a follower sharing ``changed`` got a status."""
+    while not predicate():
+        changed.clear()
+        await changed.wait()
 
 
 def contiguous(ids: list[int]) -> bool:
