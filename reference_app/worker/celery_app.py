@@ -18,7 +18,13 @@ def make_celery(broker_url: str, visibility_timeout_s: int = 3600) -> Celery:
         accept_content=["json"],
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout_s,
+            # kombu looks for unacked messages past the visibility timeout only every interval x throttle
+            # seconds (10 x 10 by default): 100 s on top of a short timeout. Look every tenth of it (1-10 s).
+            "unacked_restore_interval": max(1, min(10, visibility_timeout_s // 10)),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
         task_track_started=True,
     )

@@ -15,12 +15,13 @@ import json
 import random
 import socket
 import struct
+import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httptools
@@ -28,6 +29,7 @@ import httptools
 from reference_app.sse import Event, SSEDecoder
 
 TERMINAL = ("completed", "failed")
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,7 +97,8 @@ class Follower:
     token: str
     reconnect: bool = True
     received: list[Received] = field(default_factory=list)
-    others: list[tuple[int, Event]] = field(default_factory=list)  # (statuses received before it, reset/...)
+    #: events other than ``status`` (reset, stalled): (statuses received before it, arrival, event)
+    others: list[tuple[int, float, Event]] = field(default_factory=list)
     codes: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     connections: int = 0
@@ -107,7 +110,8 @@ class Follower:
     writer: asyncio.StreamWriter | None = None
     connected_at: list[float] = field(default_factory=list)
     connect_gate: asyncio.Semaphore | None = None  # bounds concurrent connects across many followers
-    changed: asyncio.Event | None = None  # set on every status received (shared by a group: see ``until``)
+    changed: asyncio.Event | None = None  # set on every event received (shared by a group: see ``until``)
+    ended_at: float = 0.0  # monotonic time the last connection ended
 
     @property
     def ids(self) -> list[int]:
@@ -123,8 +127,10 @@ class Follower:
             if not isinstance(item, Event):
                 continue
             self.opened.set()
+            if self.changed is not None:
+                self.changed.set()
             if item.event != "status":
-                self.others.append((len(self.received), item))
+                self.others.append((len(self.received), now_mono, item))
                 continue
             data = json.loads(item.data)
             published = datetime.fromisoformat(data["timestamp"]).timestamp()
@@ -133,8 +139,6 @@ class Follower:
             self.last_id = item.id
             if data["status"] in TERMINAL:
                 self.done = True
-            if self.changed is not None:
-                self.changed.set()
 
     async def _connection(self, timeout: float, rcvbuf: int | None) -> None:
         url = urlsplit(self.base_url)
@@ -177,6 +181,7 @@ class Follower:
             if response.decoder.retry_ms is not None:
                 self.retry_s = response.decoder.retry_ms / 1000
         finally:
+            self.ended_at = time.monotonic()
             self.writer = None
             writer.close()
 
@@ -227,3 +232,54 @@ def percentile(values: list[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def open_many(base_url: str, targets: list[tuple[str, str]], per_target: int, *, reconnect: bool,
+                    deadline: float, changed: asyncio.Event | None = None,
+                    connect_limit: int = 200) -> tuple[list[Follower], list[asyncio.Task[Follower]]]:
+    """``per_target`` followers on each (session id, token); returns once every one got its first event."""
+    gate = asyncio.Semaphore(connect_limit)
+    followers = [Follower(base_url, sid, token, reconnect=reconnect, connect_gate=gate, changed=changed)
+                 for sid, token in targets for _ in range(per_target)]
+    tasks = [asyncio.create_task(f.run(deadline)) for f in followers]
+    waiting = asyncio.gather(*(f.opened.wait() for f in followers))
+    try:
+        async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
+            await waiting
+    except TimeoutError:
+        opened = sum(f.opened.is_set() for f in followers)
+        raise TimeoutError(f"only {opened} of {len(followers)} streams opened; "
+                           f"errors {sum((f.errors for f in followers), Counter())}") from None
+    return followers, tasks
+
+
+class LoopThread:
+    """An asyncio loop in a background thread, driven from the main thread.
+
+    Why: ``reference_app.processes.spawn`` gives children ``PR_SET_PDEATHSIG``, which fires when the *thread*
+    that started them exits. A process restarted from ``asyncio.to_thread`` would get SIGTERM as soon as
+    the executor retires that thread; restarting from the main thread while the clients run here avoids it.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fault-clients", daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self._thread.start()
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_all(), 10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()

@@ -177,7 +177,7 @@ def test_redis_sigkill_mid_job(stack: tuple[str, Stack], figures: dict[str, Any]
         # anything that looks the session up again (a reconnect, the snapshot, a new job) gets 404.
         lost_after_reset = 0
         for follower in followers:
-            resets = [(at, json.loads(e.data)) for at, e in follower.others if e.event == "reset"]
+            resets = [(at, json.loads(e.data)) for at, _, e in follower.others if e.event == "reset"]
             assert len(resets) == 1, f"one reset per client expected, got {follower.others}"
             at, reset = resets[0]
             before, after_reset = follower.ids[:at], follower.ids[at:]
