@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from reference_app import __version__
 from reference_app.api import auth_routes, health, sessions, streams
@@ -22,7 +23,7 @@ from reference_app.bus.base import StatusBus
 from reference_app.jobs import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings, get_settings
-from reference_app.stream_endpoint import StreamFastPath
+from reference_app.stream_endpoint import StreamFastPath, store_unavailable
 from reference_app.stream_registry import StreamRegistry
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,11 @@ def create_app(
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(RedisError)
+    async def _store_down(request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("%s %s: Redis unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+        return store_unavailable()
 
     for router in (auth_routes.router, sessions.router, streams.router, health.router):
         app.include_router(router)

@@ -14,11 +14,13 @@ authenticate function, same decisions, same response objects.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any, cast
 
 from fastapi import HTTPException, status
+from redis.exceptions import RedisError
 from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
@@ -30,6 +32,8 @@ from reference_app.metrics import Metrics
 from reference_app.settings import Settings
 from reference_app.stream_registry import StreamRegistry
 from reference_app.streaming import StatusStream, parse_last_event_id
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = "session not found"
 STREAM_PATH = re.compile(r"/api/v1/sessions/(?P<session_id>[^/]+)/status/stream")
@@ -66,6 +70,12 @@ async def open_status_stream(
     return StatusStream(bus, record.id, last_event_id, lease, streams, settings, metrics)
 
 
+def store_unavailable() -> JSONResponse:
+    """Redis down: 503 with Retry-After (contract point 11), never a bare 500 — a client retries a 503."""
+    return JSONResponse({"detail": "status store unavailable, retry shortly"},
+                        status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
+
+
 def _error(exc: HTTPException) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
@@ -100,4 +110,8 @@ class StreamFastPath:
             return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
         header = conn.headers.get("last-event-id")
         query = conn.query_params.get("lastEventId")
-        return await open_status_stream(state, user, session_id, header, query)
+        try:
+            return await open_status_stream(state, user, session_id, header, query)
+        except RedisError as exc:
+            log.warning("stream for %s refused: Redis unavailable (%s)", session_id, type(exc).__name__)
+            return store_unavailable()
