@@ -178,6 +178,9 @@ class Follower:
                 self.ended_cleanly += 1
             elif response.status != 200 and response.status is not None:
                 self.errors[f"http {response.status}"] += 1
+                retry_after = response.headers.get("retry-after", "")
+                if retry_after.isdigit():  # 429 / 503: wait as told, like a well-behaved client
+                    self.retry_s = float(retry_after)
             if response.decoder.retry_ms is not None:
                 self.retry_s = response.decoder.retry_ms / 1000
         finally:
