@@ -122,7 +122,7 @@ def test_stateful_sequences_never_fail(api_schema: Any) -> None:
             validate(case, response, recorder=self.recorder)
 
     run_state_machine_as_test(Checked, settings=hypothesis.settings(
-        max_examples=30, stateful_step_count=8, deadline=None, suppress_health_check=list(HealthCheck)))
+        max_examples=20, stateful_step_count=8, deadline=None, suppress_health_check=list(HealthCheck)))
 
 
 def test_the_schema_documents_every_route(api_schema: Any) -> None:
