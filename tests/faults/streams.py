@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -217,17 +217,6 @@ async def until(predicate: Callable[[], bool], changed: asyncio.Event) -> None:
 
 def contiguous(ids: list[int]) -> bool:
     return ids == list(range(ids[0], ids[0] + len(ids))) if ids else False
-
-
-async def gather_bounded(jobs: Iterable[Awaitable[Any]], limit: int) -> list[Any]:
-    """Await many coroutines with at most ``limit`` in flight (connect storms overflow accept queues)."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(job: Awaitable[Any]) -> Any:
-        async with gate:
-            return await job
-
-    return await asyncio.gather(*(one(j) for j in jobs))
 
 
 def percentile(values: list[float], q: float) -> float:

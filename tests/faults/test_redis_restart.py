@@ -59,7 +59,8 @@ def healthz(api: ApiProcess) -> int:
 def logged_seqs(redis_url: str, sid: str) -> list[int]:
     client = redis.Redis.from_url(redis_url)
     try:
-        return [int(entry_id.split(b"-")[0]) for entry_id, _ in client.xrange(keys.log_key(sid))]
+        entries: list[tuple[bytes, Any]] = client.xrange(keys.log_key(sid))  # type: ignore[assignment]
+        return [int(entry_id.split(b"-")[0]) for entry_id, _ in entries]
     finally:
         client.close()
 

@@ -38,7 +38,7 @@ def split(blob: bytes, cuts: list[int]) -> list[bytes]:
     return [blob[a:b] for a, b in zip([0, *points], [*points, len(blob)], strict=True)]
 
 
-def decode(*chunks: bytes) -> list[object]:
+def decode(*chunks: bytes) -> list[Event | Comment | Retry]:
     return SSEDecoder().feed_all(chunks)
 
 
