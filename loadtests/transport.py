@@ -140,7 +140,24 @@ def _tls_context() -> ssl.SSLContext:
     return _TLS_CONTEXT
 
 
-class RawConnection:
+class _ReadAll:
+    """``read_all`` on top of ``read``: shared by both transports."""
+
+    def read(self, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    def read_all(self, timeout: float, limit: int = 64 * 1024) -> bytes:
+        """The rest of a short (error) body, bounded."""
+        out = bytearray()
+        while len(out) < limit:
+            chunk = self.read(timeout)
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out[:limit])
+
+
+class RawConnection(_ReadAll):
     """One HTTP/1.1 GET on its own gevent socket (``Connection: close``: an SSE response is never
     followed by another request on the same connection)."""
 
@@ -209,23 +226,13 @@ class RawConnection:
         parsed.body.clear()
         return out
 
-    def read_all(self, timeout: float, limit: int = 64 * 1024) -> bytes:
-        """The rest of a short (error) body, bounded."""
-        out = bytearray()
-        while len(out) < limit:
-            chunk = self.read(timeout)
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out[:limit])
-
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
 
-class FastHttpConnection:
+class FastHttpConnection(_ReadAll):
     """The same contract over a ``FastHttpSession`` (see the module docstring for why it reads the
     geventhttpclient response's socket itself)."""
 
@@ -272,15 +279,6 @@ class FastHttpConnection:
         out = bytes(response._body_buffer)
         del response._body_buffer[:]
         return out
-
-    def read_all(self, timeout: float, limit: int = 64 * 1024) -> bytes:
-        out = bytearray()
-        while len(out) < limit:
-            chunk = self.read(timeout)
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out[:limit])
 
     def close(self) -> None:
         response = self._response
