@@ -20,15 +20,17 @@ WORKDIR /src
 # source edit (empty stand-in packages let pip resolve the project's dependencies). README.md* copies the
 # readme that pyproject.toml names where it exists, and does not fail the build where it does not.
 COPY pyproject.toml README.md* ./
-RUN mkdir reference_app simulators conformance loadtests \
- && touch reference_app/__init__.py simulators/__init__.py conformance/__init__.py loadtests/__init__.py \
+RUN for p in sse_contract reference_app simulators conformance loadtests sse_harness; do \
+      mkdir "$p" && touch "$p/__init__.py"; done \
  && pip install . \
  && pip uninstall -y sse-harness \
- && rm -rf reference_app simulators conformance loadtests build
+ && rm -rf sse_contract reference_app simulators conformance loadtests sse_harness build
+COPY sse_contract ./sse_contract
 COPY reference_app ./reference_app
 COPY simulators ./simulators
 COPY conformance ./conformance
 COPY loadtests ./loadtests
+COPY sse_harness ./sse_harness
 RUN pip install --no-deps . && rm -rf build
 
 FROM python:${PYTHON_VERSION}-slim AS runtime

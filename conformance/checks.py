@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.client import Arrival, StreamRecord
 from conformance.model import CheckResult, Outcome
-from reference_app.sse import Comment
+from sse_contract.wire import Comment
 
 # -- thresholds ---------------------------------------------------------------------------------------------
 
@@ -564,7 +564,7 @@ def poll_etag(first: Probe | None, second: Probe | None) -> CheckResult:
     if first.status != 200:
         return _r("poll.etag", Outcome.FAIL, f"GET {first.path} answered {first.status or first.error}: the polling "
                   "fallback (for clients that cannot stream) must answer 200 with the status JSON", **evidence)
-    from reference_app.status import StatusUpdate
+    from sse_contract.status import StatusUpdate
 
     try:
         StatusUpdate.from_json(first.body)

@@ -6,7 +6,7 @@ no-cache``, ``Accept-Encoding: gzip, deflate, br``, the cookie) and HTTP/2 is of
 The recorder timestamps every byte chunk and every parsed item on arrival; the checks judge the
 recording, so they are pure functions that unit tests can feed.
 
-Parsing is ``reference_app.sse.SSEDecoder`` — the project's one SSE parser.
+Parsing is ``sse_contract.wire.SSEDecoder`` — the project's one SSE parser.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Literal
 
 import httpx
 
-from reference_app import __version__
-from reference_app.sse import Comment, Event, Item, Retry, SSEDecoder
-from reference_app.status import StatusUpdate
+from sse_contract import __version__
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import Comment, Event, Item, Retry, SSEDecoder
 
 __all__ = [
     "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "open_streams", "record_stream",

@@ -28,7 +28,8 @@ import httpx
 from conformance import checks
 from conformance.client import Credentials, StreamRecord, make_client, open_streams, record_stream
 from conformance.model import CheckResult, Outcome, Report, select_checks
-from simulators.profiles import JobParams, build_steps
+from simulators.profiles import build_steps
+from sse_contract.jobs import JobParams
 
 __all__ = ["CheckOptions", "SetupError", "run", "run_sync"]
 

@@ -34,8 +34,8 @@ from gevent.lock import Semaphore  # noqa: E402
 from loadtests.accounting import StreamTracker  # noqa: E402
 from loadtests.system import raise_fd_limit  # noqa: E402
 from loadtests.transport import ConnectFailed, Connection, FastHttpConnection, RawConnection, Target  # noqa: E402
-from reference_app.sse import Event, SSEDecoder  # noqa: E402
-from reference_app.status import StatusUpdate  # noqa: E402
+from sse_contract.status import StatusUpdate  # noqa: E402
+from sse_contract.wire import Event, SSEDecoder  # noqa: E402
 
 DECODE_EVERY = 16
 

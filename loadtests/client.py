@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from loadtests.accounting import LoadCounters, StreamTracker
 from loadtests.transport import ConnectFailed, Connection
-from reference_app.sse import Comment, Event, Retry, SSEDecoder
-from reference_app.status import StatusUpdate
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import Comment, Event, Retry, SSEDecoder
 
 __all__ = ["Reporter", "StreamError", "StreamWatcher", "WatchOptions", "WatchResult"]
 

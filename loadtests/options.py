@@ -11,7 +11,7 @@ from argparse import Namespace
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simulators.profiles import JobParams
+from sse_contract.jobs import JobParams
 
 __all__ = ["SCENARIOS", "LoadOptions", "add_arguments"]
 

@@ -22,7 +22,7 @@ from locust import task
 from locust.env import Environment
 
 from loadtests.users import COUNTERS, SSEUser
-from simulators.profiles import JobParams
+from sse_contract.jobs import JobParams
 
 __all__ = ["ConnectStormUser", "FanoutUser", "PollingUser", "ReconnectStormUser", "SteadyUser"]
 
@@ -177,7 +177,7 @@ class PollingUser(SSEUser):
         self.poll_until_done(session_id)
 
     def poll_until_done(self, session_id: str) -> None:
-        from reference_app.status import StatusUpdate
+        from sse_contract.status import StatusUpdate
 
         interval = (self.options.poll_interval_ms or self.poll_interval_ms) / 1000
         deadline = time.monotonic() + self.options.watch_timeout_s

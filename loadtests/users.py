@@ -25,7 +25,7 @@ from loadtests.accounting import LoadCounters
 from loadtests.client import StreamError, StreamWatcher, WatchOptions, WatchResult
 from loadtests.options import LoadOptions
 from loadtests.transport import Connection, FastHttpConnection, RawConnection, Target
-from simulators.profiles import JobParams
+from sse_contract.jobs import JobParams
 
 __all__ = ["COUNTERS", "SSEUser", "load_options"]
 

@@ -1,3 +1,5 @@
 """Reference implementation of an SSE status stream: FastAPI + Redis fan-out + Celery."""
 
-__version__ = "0.1.0"
+from sse_contract import __version__
+
+__all__ = ["__version__"]

@@ -22,8 +22,8 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 
 from reference_app.embedded_redis import EmbeddedRedis, free_port
 from reference_app.processes import api_args, celery_worker_args, spawn, stop
-from reference_app.sse import Event, SSEDecoder
-from reference_app.status import StatusUpdate
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import Event, SSEDecoder
 
 console = Console(stderr=False)
 

@@ -8,8 +8,8 @@ from typing import Protocol
 from starlette.concurrency import run_in_threadpool
 
 from reference_app.bus.base import StatusBus
-from simulators.profiles import JobParams
 from simulators.runner import run_async
+from sse_contract.jobs import JobParams
 
 
 class JobQueue(Protocol):

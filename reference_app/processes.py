@@ -68,5 +68,5 @@ def celery_worker_args(
 
 def api_args(host: str, port: int, log_level: str = "warning", fd: int | None = None) -> list[str]:
     extra = ["--fd", str(fd)] if fd is not None else []
-    return python_module("reference_app.cli", "serve", "--host", host, "--port", str(port),
+    return python_module("sse_harness.cli", "serve", "--host", host, "--port", str(port),
                          "--log-level", log_level, *extra)

@@ -31,7 +31,8 @@ from reference_app.bus.base import StatusBus
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings
 from reference_app.stream_registry import StreamRegistry
-from reference_app.streaming import StatusStream, parse_last_event_id
+from reference_app.streaming import StatusStream
+from sse_contract.constants import parse_last_event_id
 
 log = logging.getLogger(__name__)
 

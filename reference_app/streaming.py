@@ -6,7 +6,7 @@ client) per open stream, against ~12-16 KB for this design: the request's own ta
 ``mailbox.get()`` -> ``send``; one small task watches ``receive()`` for the disconnect and closes the
 mailbox, which wakes the loop. Heartbeats, the connection deadline and the send timeout are not timers per
 stream: one supervisor task per process (``StreamRegistry.supervise``) scans the open streams a few times a
-second. See docs/architecture.md for the flow. See docs/architecture.md for the flow.
+second. See docs/architecture.md for the flow.
 
 Lifecycle of one stream:
 1. register a mailbox on the shared subscriber and wait until Redis confirmed the subscription;
@@ -31,29 +31,14 @@ from reference_app.bus.base import HEARTBEAT_DUE, RESYNC, BusMessage, Mailbox, S
 from reference_app.bus.subscriber import BusUnavailable
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings
-from reference_app.sse import encode_comment, encode_event, encode_retry
 from reference_app.stream_registry import StreamLease, StreamRegistry
+from sse_contract.constants import EVENT_RESET, EVENT_STALLED, STREAM_HEADERS
+from sse_contract.wire import encode_comment, encode_event, encode_retry
 
 log = logging.getLogger(__name__)
 
-SSE_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"x-accel-buffering", b"no"),
-]
+SSE_HEADERS = list(STREAM_HEADERS)
 HEARTBEAT = encode_comment("ping") + b"\n"
-
-
-def parse_last_event_id(header: str | None, query: str | None) -> int | None:
-    """The resume point: header first (what a reconnecting browser sends), then ``?lastEventId=``.
-    Anything that is not a plain non-negative integer counts as absent, as the contract says."""
-    for raw in (header, query):
-        if raw is None:
-            continue
-        text = raw.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 18:
-            return int(text)
-    return None
 
 
 class StatusStream(Response):
@@ -193,7 +178,7 @@ class StatusStream(Response):
         snapshot = await self.bus.snapshot(self.session_id)
         reason = "last_event_id_not_retained" if trimmed else "log_lost"
         reset = encode_event(json.dumps({"reason": reason, "last_sent": last_seq,
-                                         "latest": snapshot.seq if snapshot else 0}), event="reset")
+                                         "latest": snapshot.seq if snapshot else 0}), event=EVENT_RESET)
         self.metrics.events_sent.inc(1 + (snapshot is not None))
         return reset + (snapshot.frame if snapshot else b""), snapshot
 
@@ -215,7 +200,7 @@ class StatusStream(Response):
                 json.dumps({"reason": "last_event_id_not_retained", "requested": after,
                             "oldest_retained": retained_from if backlog else snapshot.seq,
                             "latest": snapshot.seq}),
-                event="reset",
+                event=EVENT_RESET,
             )
             self.metrics.events_sent.inc()
             return head + reset + snapshot.frame, snapshot, snapshot.terminal
@@ -247,7 +232,7 @@ def stalled_frame(last: BusMessage) -> bytes:
     """``event: stalled`` (no id, so it never disturbs resume): the job has been silent too long."""
     data = {"session_id": json.loads(last.payload)["session_id"], "seq": last.seq,
             "silent_s": round(last.silent_for_s(), 1), "reason": "no status from the worker"}
-    return encode_event(json.dumps(data), event="stalled")
+    return encode_event(json.dumps(data), event=EVENT_STALLED)
 
 
 async def _request_complete(receive: Receive, timeout: float = 5.0) -> bool:

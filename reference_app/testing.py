@@ -203,7 +203,7 @@ class StreamResult:
 
     @property
     def events(self) -> list[Any]:
-        from reference_app.sse import Event
+        from sse_contract.wire import Event
 
         return [item for _, item in self.items if isinstance(item, Event)]
 
@@ -227,7 +227,7 @@ def collect_stream(
 ) -> StreamResult:
     """Read an SSE response until the server ends it, ``until(result)`` is true, or ``timeout`` passes
     (then ``TimeoutError``). Decodes with the project's one SSE decoder."""
-    from reference_app.sse import SSEDecoder
+    from sse_contract.wire import SSEDecoder
 
     request_headers = {"Accept": "text/event-stream", **(headers or {})}
     if token:

@@ -7,7 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from simulators.profiles import JobParams, Step, build_steps
+from simulators.profiles import Step, build_steps
+from sse_contract.jobs import JobParams
 
 
 class SyncPublish(Protocol):

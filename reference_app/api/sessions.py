@@ -14,7 +14,7 @@ from reference_app.auth import CurrentUser
 from reference_app.bus.base import SessionRecord
 from reference_app.deps import BusDep, JobsDep, SettingsDep
 from reference_app.stream_endpoint import NOT_FOUND
-from simulators.profiles import JobParams
+from sse_contract.jobs import JobParams
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from reference_app.sse import encode_event
-from reference_app.status import TERMINAL_STATES, StatusUpdate
+from sse_contract.status import TERMINAL_STATES, StatusUpdate
+from sse_contract.wire import encode_event
 
 __all__ = ["HEARTBEAT_DUE", "RESYNC", "BusMessage", "HeartbeatDue", "Mailbox", "Resync", "SessionRecord", "StatusBus"]
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from reference_app.bus.base import BusMessage, Mailbox, SessionRecord
-from reference_app.status import StatusUpdate, utc_now
+from sse_contract.status import StatusUpdate, utc_now
 
 __all__ = ["MemoryBus"]
 

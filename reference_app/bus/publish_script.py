@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from reference_app.bus import keys
-from reference_app.status import StatusUpdate
+from sse_contract.status import StatusUpdate
 
 PUBLISH_LUA = """
 local pubid = ARGV[5]

@@ -22,7 +22,7 @@ from reference_app.bus import keys
 from reference_app.bus.base import BusMessage, Mailbox, SessionRecord
 from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
 from reference_app.bus.subscriber import SharedSubscriber
-from reference_app.status import StatusUpdate, utc_now
+from sse_contract.status import StatusUpdate, utc_now
 
 __all__ = ["RedisBus", "make_async_client"]
 

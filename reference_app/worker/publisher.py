@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
-from reference_app.status import StatusUpdate
+from sse_contract.status import StatusUpdate
 
 
 class StatusPublisher:

@@ -15,8 +15,8 @@ from celery import Task, shared_task
 
 from reference_app.settings import get_settings
 from reference_app.worker.publisher import StatusPublisher
-from simulators.profiles import JobParams
 from simulators.runner import run_sync
+from sse_contract.jobs import JobParams
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from reference_app.auth import issue_token
 from reference_app.bus.memory import MemoryBus
 from reference_app.jobs import InlineJobQueue
 from reference_app.settings import Settings
-from reference_app.sse import Event, SSEDecoder
+from sse_contract.wire import Event, SSEDecoder
 
 
 def make_settings(**overrides: Any) -> Settings:

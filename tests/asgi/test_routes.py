@@ -17,7 +17,7 @@ from reference_app.app import create_app
 from reference_app.auth import issue_token
 from reference_app.bus.memory import MemoryBus
 from reference_app.settings import DEFAULT_SECRET, Settings
-from reference_app.sse import Event, SSEDecoder
+from sse_contract.wire import Event, SSEDecoder
 from tests.asgi.harness import make_app
 
 pytestmark = pytest.mark.asgi

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reference_app.bus.memory import MemoryBus
-from reference_app.sse import Comment
+from sse_contract.wire import Comment
 from tests.asgi.harness import StreamCall, auth_header, make_app
 
 pytestmark = pytest.mark.asgi
@@ -46,7 +46,7 @@ async def test_heartbeat_comment_while_idle() -> None:
     await call.next_body()
     beat = await call.next_body(timeout=1)
     assert beat["body"] == b": ping\n\n"
-    from reference_app.sse import SSEDecoder
+    from sse_contract.wire import SSEDecoder
 
     assert SSEDecoder().feed(beat["body"]) == [Comment("ping")]
     call.disconnected.set()

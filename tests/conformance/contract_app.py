@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from reference_app.sse import encode_comment, encode_event, encode_retry
-from reference_app.status import StatusUpdate
-from simulators.profiles import JobParams, build_steps
+from simulators.profiles import build_steps
+from sse_contract.jobs import JobParams
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import encode_comment, encode_event, encode_retry
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from conformance import checks
 from conformance.client import Arrival, StreamRecord
 from conformance.model import CHECKS, CheckResult, Outcome, Report, select_checks
 from conformance.report import to_json, to_junit
-from reference_app.sse import Comment, Event, Item, Retry
-from reference_app.status import StatusUpdate
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import Comment, Event, Item, Retry
 
 pytestmark = pytest.mark.unit
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reference_app.cli import app
 from reference_app.testing import wait_until
+from sse_harness.cli import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-CLI = [sys.executable, "-m", "reference_app.cli"]
+CLI = [sys.executable, "-m", "sse_harness.cli"]
 ENV = {**os.environ, "COLUMNS": "220", "NO_COLOR": "1"}
 
 

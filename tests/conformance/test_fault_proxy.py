@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from reference_app.sse import Event, SSEDecoder
 from reference_app.testing import serve_asgi, wait_until
 from simulators.fault_proxy import CONTROL_PATH, FaultProxy, ProxyMode, run_in_thread
+from sse_contract.wire import Event, SSEDecoder
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -284,10 +284,10 @@ def test_threaded_proxy_switches_from_503_to_pass_through_via_api_and_http(origi
 
 
 def test_cli_rejects_bad_input_without_a_traceback() -> None:
-    run = subprocess.run([sys.executable, "-m", "reference_app.cli", "proxy", "--upstream", "ftp://x",
+    run = subprocess.run([sys.executable, "-m", "sse_harness.cli", "proxy", "--upstream", "ftp://x",
                           "--port", "0"], capture_output=True, text=True, timeout=30)
     assert run.returncode == 2 and "upstream must be an http:// or https:// URL" in run.stderr
     assert "Traceback" not in run.stderr
-    run = subprocess.run([sys.executable, "-m", "reference_app.cli", "proxy", "--upstream", "http://x",
+    run = subprocess.run([sys.executable, "-m", "sse_harness.cli", "proxy", "--upstream", "http://x",
                           "--mode", "nope"], capture_output=True, text=True, timeout=30)
     assert run.returncode == 2 and "unknown proxy mode 'nope'" in run.stderr

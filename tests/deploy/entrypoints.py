@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import typer
 
-from reference_app.cli import app as cli_app
+from sse_harness.cli import app as cli_app
 from tests.deploy.files import REPO, dockerfile_stages, repo_path_in_image
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from reference_app.sse import Event, SSEDecoder
+from sse_contract.wire import Event, SSEDecoder
 
 TERMINAL = ("completed", "failed")
 T = TypeVar("T")

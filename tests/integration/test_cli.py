@@ -16,7 +16,7 @@ from reference_app.testing import ApiProcess, login
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "reference_app.cli"]
+CLI = [sys.executable, "-m", "sse_harness.cli"]
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

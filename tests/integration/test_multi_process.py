@@ -30,9 +30,9 @@ from reference_app.bus import keys
 from reference_app.bus.base import BusMessage
 from reference_app.embedded_redis import free_port
 from reference_app.processes import spawn, stop
-from reference_app.sse import Event, SSEDecoder
-from reference_app.status import StatusUpdate
 from reference_app.testing import ApiProcess, WorkerProcess, login, wait_until
+from sse_contract.status import StatusUpdate
+from sse_contract.wire import Event, SSEDecoder
 
 pytestmark = [pytest.mark.integration, pytest.mark.nginx]
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from reference_app.cli import app
+from sse_harness.cli import app
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +43,7 @@ def test_bench_capacity_rejects_more_sessions_than_streams() -> None:
 def test_the_cli_and_the_app_never_import_gevent_or_locust() -> None:
     """Locust monkey-patches with gevent on import: the asyncio app and the CLI process must stay clean."""
     code = (
-        "import sys, reference_app.app, reference_app.cli, loadtests.runner, loadtests.bench, "
+        "import sys, reference_app.app, sse_harness.cli, loadtests.runner, loadtests.bench, "
         "loadtests.summary, loadtests.slo, loadtests.accounting, loadtests.client;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust', 'geventhttpclient'));"
         "print(bad); sys.exit(1 if bad else 0)"

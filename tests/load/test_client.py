@@ -15,8 +15,8 @@ import pytest
 from loadtests.accounting import LoadCounters
 from loadtests.client import StreamWatcher, WatchOptions
 from loadtests.transport import ConnectFailed
-from reference_app.sse import encode_comment, encode_event, encode_retry
-from reference_app.status import StatusUpdate, utc_now
+from sse_contract.status import StatusUpdate, utc_now
+from sse_contract.wire import encode_comment, encode_event, encode_retry
 
 pytestmark = pytest.mark.unit
 

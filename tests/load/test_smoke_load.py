@@ -30,7 +30,7 @@ def test_smoke_200_streams_every_job_followed_to_its_end_without_a_gap(
     """Through the real CLI: 200 users each follow one 5 s job (20 updates) to its terminal status."""
     out = tmp_path / "smoke.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "reference_app.cli", "load", "--host", api.url, "--scenario", "steady",
+        [sys.executable, "-m", "sse_harness.cli", "load", "--host", api.url, "--scenario", "steady",
          "--users", "200", "--spawn-rate", "100", "--run-time", "15s", "--source", "redis",
          "--redis-url", redis_url, "--steps", "20", "--interval-ms", "250", "--jobs-per-user", "1",
          "--slo", "gaps=0", "--slo", "duplicates=0", "--slo", "unfinished=0",

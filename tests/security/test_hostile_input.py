@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from conftest import bearer
-from reference_app.sse import Event, SSEDecoder
 from reference_app.testing import TEST_SECRET, ApiProcess, new_session
+from sse_contract.wire import Event, SSEDecoder
 
 pytestmark = pytest.mark.integration
 

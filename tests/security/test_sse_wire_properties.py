@@ -1,4 +1,4 @@
-"""Property tests of the one SSE wire module (``reference_app/sse.py``): hostile text can never change the
+"""Property tests of the one SSE wire module (``sse_contract/wire.py``): hostile text can never change the
 shape of the stream.
 
 The example-based tables live in tests/unit/test_sse_wire.py; here hypothesis throws arbitrary text at the
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from reference_app.bus.base import BusMessage
 from reference_app.bus.publish_script import publish_args
-from reference_app.sse import Comment, Event, Retry, SSEDecoder, encode_comment, encode_event, encode_retry
+from sse_contract.wire import Comment, Event, Retry, SSEDecoder, encode_comment, encode_event, encode_retry
 
 pytestmark = pytest.mark.unit
 

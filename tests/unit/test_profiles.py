@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from simulators.profiles import PROFILES, JobParams, build_steps
+from simulators.profiles import PROFILES, build_steps
+from sse_contract.jobs import JobParams
 
 pytestmark = pytest.mark.unit
 

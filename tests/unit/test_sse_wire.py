@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_app.sse import Comment, Event, Retry, SSEDecoder, encode_comment, encode_event, encode_retry
+from sse_contract.wire import Comment, Event, Retry, SSEDecoder, encode_comment, encode_event, encode_retry
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from reference_app.status import JobState, StatusUpdate
+from sse_contract.status import JobState, StatusUpdate
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reference_app.bus.redis_bus import RedisBus
-from simulators.profiles import JobParams
 from simulators.runner import run_async
+from sse_contract.jobs import JobParams
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The command line on top of every layer; nothing in the project imports it."""

@@ -1,0 +1,3 @@
+from sse_harness.cli import main
+
+main()

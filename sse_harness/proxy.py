@@ -1,0 +1,22 @@
+"""``sse-harness proxy``: the fault-injecting proxy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def proxy(
+    upstream: Annotated[str, typer.Option(help="origin base URL, e.g. http://127.0.0.1:8000")],
+    mode: Annotated[list[str] | None, typer.Option(
+        "--mode", "-m",
+        help="fault, repeatable: pass, buffer, buffer-bytes=N, gzip, idle-timeout=S, kill-after=S, "
+             "drop-every=N, latency=MS, status=503, error-path=REGEX")] = None,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port)")] = 8080,
+) -> None:
+    """Fault-injecting HTTP proxy in front of UPSTREAM (buffering, gzip, idle cuts, 502/503, ...)."""
+    from simulators.fault_proxy import main as run_proxy
+
+    raise typer.Exit(run_proxy(upstream, mode or [], host, port))
