@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev browser lint type unit integration e2e clean
+.PHONY: demo test install install-dev browser react lint type unit integration e2e clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -24,10 +24,14 @@ install-dev: $(VENV)/.installed-dev
 browser: $(VENV)/.installed-dev
 	@scripts/install-browser $(PY)
 
-demo: $(VENV)/.installed
+## The React hook and its /react-demo page (clients/react): npm ci from the lock file, tsc --noEmit, esbuild.
+react:
+	@scripts/build-react
+
+demo: $(VENV)/.installed react
 	$(VENV)/bin/sse-harness demo
 
-test: browser
+test: browser react
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -40,7 +44,7 @@ unit: install-dev
 	$(PY) -m pytest -m "unit or asgi" $(PYTEST_ARGS)
 integration: install-dev
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
-e2e: browser
+e2e: browser react
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 clean:

@@ -259,11 +259,23 @@ def server(stack: ApiProcess, user: str, make_api: Callable[[str, str], Api]) ->
     return make_api(stack.url, user)
 
 
+#: The two pages with one DOM contract and the same query options: the plain page and the React page
+#: over ``useTranscriptionStatusSSE`` (clients/react, docs/react-hook.md). Every test that opens a page
+#: through ``open_page`` runs on both.
+DEMO_PAGES = {"plain": "/sessions/", "react": "/react-demo/sessions/"}
+
+
+@pytest.fixture(params=list(DEMO_PAGES))
+def demo_page(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def open_page(
-    context: BrowserContext,
+    context: BrowserContext, demo_page: str,
 ) -> Callable[..., StatusPage]:
-    """Open ``/sessions/{id}`` signed in as the API client's user, with the test hooks installed."""
+    """Open the session page (``/sessions/{id}`` or ``/react-demo/sessions/{id}``) signed in as the API
+    client's user, with the test hooks installed."""
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     context.add_init_script(VISIBILITY_SCRIPT)
     context.add_init_script(EVENTSOURCE_SPY_SCRIPT)
@@ -276,7 +288,9 @@ def open_page(
             context.add_cookies([{"name": "access_token", "value": api.token, "url": base}])
         query = "&".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in options.items())
         status_page = StatusPage(context.new_page())
-        status_page.page.goto(f"{base}/sessions/{session_id}" + (f"?{query}" if query else ""))
+        url = f"{base}{DEMO_PAGES[demo_page]}{session_id}" + (f"?{query}" if query else "")
+        response = status_page.page.goto(url)
+        assert response is not None and response.ok, f"{url}: {response and response.status} {response and response.text()}"
         status_page.page.wait_for_function("() => window.statusClient !== undefined")
         return status_page
 

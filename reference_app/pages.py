@@ -12,11 +12,13 @@ import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+#: Built from clients/react by `make react` (not committed); see docs/react-hook.md.
+REACT_BUNDLE = STATIC_DIR / "react" / "react-demo.js"
 
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -46,6 +48,15 @@ async def session_page(session_id: uuid.UUID) -> FileResponse:
     """Live status of one session; client options come from the query string (see docs/browser-client.md).
     Ownership is not checked here: the API behind the page answers 401/404 and the page shows it."""
     return _page("session.html")
+
+
+@router.get("/react-demo/sessions/{session_id}")
+async def react_session_page(session_id: uuid.UUID) -> Response:
+    """The same page and DOM contract, rendered by React through ``useTranscriptionStatusSSE``."""
+    if not REACT_BUNDLE.is_file():
+        return PlainTextResponse("the React demo is not built: run `make react` (needs node and npm)",
+                                 status_code=503, headers=PAGE_HEADERS)
+    return _page("react-session.html")
 
 
 def mount(app: FastAPI) -> None:
