@@ -290,7 +290,7 @@ def open_page(
         status_page = StatusPage(context.new_page())
         url = f"{base}{DEMO_PAGES[demo_page]}{session_id}" + (f"?{query}" if query else "")
         response = status_page.page.goto(url)
-        assert response is not None and response.ok, f"{url}: {response and response.status} {response and response.text()}"
+        assert response is not None and response.ok, f"{url}: {response and (response.status, response.text())}"
         status_page.page.wait_for_function("() => window.statusClient !== undefined")
         return status_page
 
