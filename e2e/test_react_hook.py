@@ -399,3 +399,14 @@ def test_a_completed_job_leaves_no_stream_and_the_final_state_rendered(
     assert streams == {"open": 0, "opened_total": 1}, streams
     assert page.seq() == server.snapshot(session_id)["seq"]
     measured(behaviour="completed", after_completed=streams, requests_after=0)
+
+
+def test_the_page_runs_the_served_client_not_a_copy(server: Api, react_page: Callable[..., StatusPage]) -> None:
+    """All connection logic stays in sse-status-client.js: the bundle imports /static/sse-status-client.js
+    (the module the plain page runs) and carries no copy of it."""
+    bundle = REAL_BUNDLE.read_text()
+    assert 'from "/static/sse-status-client.js"' in bundle
+    assert "class StatusClient" not in bundle and "#openStream" not in bundle
+    page = react_page(server, server.new_session())
+    assert page.requests.count("/static/sse-status-client.js") == 1
+    page.expect_connection("connected")
