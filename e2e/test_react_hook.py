@@ -218,7 +218,10 @@ def test_unmount_during_a_reconnect_delay_revives_nothing(
     def check() -> dict[str, Any]:
         gate.fail_streams = True
         session_id = server.new_session()
-        page = react_page(server, session_id, base_url=gate.url, reconnectAttempts=5, reconnectDelay=2000)
+        # Without polling a refused stream is retried after a backoff delay only (with polling the client
+        # would poll meanwhile: that case is the polling-interval test below).
+        page = react_page(server, session_id, base_url=gate.url, reconnectAttempts=5, reconnectDelay=2000,
+                          enablePollingFallback=False)
         status_path = f"/api/v1/sessions/{session_id}/status"
         # The failure was seen and handled: the real client asked /status why (then waits 1-2 s), the
         # design's hook shows "error" at once (and has set its timer).
@@ -387,7 +390,7 @@ def test_a_completed_job_leaves_no_stream_and_the_final_state_rendered(
     page.expect_connection("connected")
     server.start_job(session_id, profile="steady", steps=8, interval_ms=100)
     expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=15_000)
-    page.expect_connection("disconnected")
+    page.expect_connection("finished")
     progress = page.page.get_by_test_id("progress")
     expect(progress).to_have_attribute("aria-valuenow", "100")
     expect(progress).to_have_attribute("data-finished", "true")

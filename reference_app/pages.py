@@ -58,12 +58,13 @@ async def session_page(session_id: str) -> FileResponse:
 
 
 @router.get("/react-demo/sessions/{session_id}")
-async def react_session_page(session_id: uuid.UUID) -> Response:
-    """The same page and DOM contract, rendered by React through ``useTranscriptionStatusSSE``."""
+async def react_session_page(session_id: str) -> Response:
+    """The same page, DOM contract and answers (404 for a malformed id), rendered by React through
+    ``useTranscriptionStatusSSE``; a clear 503 when its bundle was not built."""
     if not REACT_BUNDLE.is_file():
         return PlainTextResponse("the React demo is not built: run `make react` (needs node and npm)",
                                  status_code=503, headers=PAGE_HEADERS)
-    return _page("react-session.html")
+    return _page("react-session.html", 200 if SESSION_ID.fullmatch(session_id) else 404)
 
 
 def mount(app: FastAPI) -> None:

@@ -46,7 +46,13 @@ async def test_react_page_without_its_bundle_says_how_to_build_it(
     assert "make react" in response.text
 
 
-async def test_react_page_rejects_a_malformed_id_naming_it(client: httpx.AsyncClient) -> None:
+async def test_react_page_answers_a_malformed_id_with_the_page_and_404(
+    client: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the plain page: the page itself (which says "no such session"), with 404."""
+    bundle = tmp_path / "react-demo.js"
+    bundle.write_text("export {};\n")
+    monkeypatch.setattr(pages, "REACT_BUNDLE", bundle)
     response = await client.get("/react-demo/sessions/not-a-uuid")
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["path", "session_id"]
+    assert response.status_code == 404
+    assert 'id="root"' in response.text

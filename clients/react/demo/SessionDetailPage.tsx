@@ -1,11 +1,13 @@
 // The original design's session page (ConnectionStatusIndicator + TranscriptionProgress over the hook),
 // plus the page-level test hooks the plain page has too: window.statusClient, __sseEvents, __renders.
 import { useEffect, useLayoutEffect, useRef } from "react";
-import type { WireEvent } from "../../../reference_app/static/sse-status-client.js";
+import { DEFAULT_OPTIONS, type WireEvent } from "../../../reference_app/static/sse-status-client.js";
+import { detailFor, type PageErrorReason } from "../../../reference_app/static/demo-view.js";
 import type {
   UseTranscriptionStatusOptions, UseTranscriptionStatusResult,
 } from "../src/useTranscriptionStatusSSE.js";
 import { ConnectionStatusIndicator } from "./ConnectionStatusIndicator.js";
+import { Controls, ErrorNotice, SessionHeading } from "./SessionParts.js";
 import { TranscriptionProgress } from "./TranscriptionProgress.js";
 import "./testHooks.js";
 
@@ -22,10 +24,16 @@ export interface SessionDetailPageProps {
 export function SessionDetailPage({ sessionId, options, useStatus }: SessionDetailPageProps) {
   // A fresh options object and callback on every render, as a real page would write them inline: the
   // hook must not reconnect because of that (the re-render test counts streams on the server).
-  const { status, session, connectionStatus, isConnected, error, reconnect, disconnect } = useStatus(sessionId, {
+  const {
+    status, session, connectionStatus, isConnected, error, errorReason, reconnect, disconnect,
+  } = useStatus(sessionId, {
     ...options,
     onEvent: (event: WireEvent) => window.__sseEvents.push(event),
   });
+  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_OPTIONS.pollIntervalMs;
+  // The hook's own "invalid-options" reads as the page's "bad-options" (it cannot happen from the query,
+  // which is checked before the page renders).
+  const reason: PageErrorReason | null = errorReason === "invalid-options" ? "bad-options" : errorReason;
 
   useLayoutEffect(() => {
     window.__commits += 1;
@@ -39,14 +47,12 @@ export function SessionDetailPage({ sessionId, options, useStatus }: SessionDeta
   return (
     <main className="card">
       <p className="crumbs"><a href="/">&larr; New transcription</a></p>
-      <h1>Transcription <code data-testid="session-id">{sessionId}</code></h1>
-      <ConnectionStatusIndicator status={connectionStatus} isConnected={isConnected} />
+      <SessionHeading sessionId={sessionId} apiBase={options.apiBase ?? DEFAULT_OPTIONS.apiBase} />
+      <ConnectionStatusIndicator status={connectionStatus} isConnected={isConnected}
+                                 detail={detailFor({ connectionStatus, status }, { pollIntervalMs })} />
       <TranscriptionProgress status={status} session={session} realTime={isConnected} />
-      <p data-testid="error" className="error" role="alert" hidden={!error}>{error ?? ""}</p>
-      <p className="actions">
-        <button type="button" id="disconnect" onClick={disconnect}>Disconnect</button>
-        <button type="button" id="reconnect" onClick={reconnect}>Reconnect</button>
-      </p>
+      <ErrorNotice error={error} reason={reason} />
+      <Controls connectionStatus={connectionStatus} reason={reason} onDisconnect={disconnect} onReconnect={reconnect} />
     </main>
   );
 }

@@ -3,16 +3,20 @@
 // the test-only bundle of test-variants/).
 import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { optionsFromQuery } from "../../../reference_app/static/demo-options.js";
-import { DEFAULT_OPTIONS } from "../../../reference_app/static/sse-status-client.js";
+import {
+  addressProblem, optionsFromQuery, sessionIdFromPath, shownSessionId, type PageErrorReason,
+} from "../../../reference_app/static/demo-view.js";
 import type { UseTranscriptionStatusOptions } from "../src/useTranscriptionStatusSSE.js";
 import { SessionDetailPage, type StatusHook } from "./SessionDetailPage.js";
+import { ConnectionStatusIndicator } from "./ConnectionStatusIndicator.js";
+import { Controls, ErrorNotice } from "./SessionParts.js";
+import { TranscriptionProgress } from "./TranscriptionProgress.js";
 import { installTestHooks, type ReactDemoControls } from "./testHooks.js";
 
 const ROUTE = "/react-demo/sessions/";
 
 function sessionIdFromLocation(): string {
-  return decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() ?? "");
+  return sessionIdFromPath(location.pathname);
 }
 
 interface DemoAppProps {
@@ -40,15 +44,17 @@ function DemoApp({ useStatus, options, controls, registerRerender }: DemoAppProp
   return <SessionDetailPage sessionId={sessionId} options={{ ...options }} useStatus={useStatus} />;
 }
 
-/** What the plain page shows for a bad query: the error, and no client at all. */
-function BadOptions({ message }: { message: string }) {
+/** What the plain page shows for a bad address (malformed id or query): the error, and no client at all. */
+function BadAddress({ reason, message }: { reason: PageErrorReason; message: string }) {
   return (
     <main className="card">
-      <h1>Transcription <code data-testid="session-id">{sessionIdFromLocation()}</code></h1>
-      <p className="connection">
-        Connection: <span data-testid="connection-status" className="pill" data-state="error">error</span>
-      </p>
-      <p data-testid="error" className="error" role="alert">{message}</p>
+      <p className="crumbs"><a href="/">&larr; New transcription</a></p>
+      <h1 data-testid="session-title" className="title" data-loaded="false">Transcription</h1>
+      <p className="muted session-ref">Session <code data-testid="session-id">{shownSessionId(sessionIdFromLocation())}</code></p>
+      <ConnectionStatusIndicator status="error" isConnected={false} detail="No live updates." />
+      <TranscriptionProgress status={null} session={{ finished: false, outcome: null, final: null }} realTime={false} />
+      <ErrorNotice error={message} reason={reason} />
+      <Controls connectionStatus="error" reason={reason} />
     </main>
   );
 }
@@ -59,15 +65,12 @@ export function mountDemo(useStatus: StatusHook): void {
   if (container === null) throw new Error("react-demo: the page has no #root element");
   const root = createRoot(container);
 
-  let options: UseTranscriptionStatusOptions;
-  try {
-    options = optionsFromQuery(new URLSearchParams(location.search));
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const defaults = JSON.stringify({ ...DEFAULT_OPTIONS, onEvent: undefined });
-    root.render(<StrictMode><BadOptions message={`Bad page options: ${message}. Defaults: ${defaults}`} /></StrictMode>);
+  const problem = addressProblem(sessionIdFromLocation(), location.search);
+  if (problem !== null) {
+    root.render(<StrictMode><BadAddress reason={problem.reason} message={problem.message} /></StrictMode>);
     return;
   }
+  const options: UseTranscriptionStatusOptions = optionsFromQuery(new URLSearchParams(location.search));
 
   let rerender: () => void = () => undefined;
   const controls: ReactDemoControls = {

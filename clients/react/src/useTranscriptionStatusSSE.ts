@@ -20,6 +20,7 @@ import {
   StatusClient,
   TERMINAL_STATUSES,
   type ConnectionStatusName,
+  type ErrorReasonName,
   type StatusClientOptions,
   type StatusClientState,
   type StatusUpdate,
@@ -44,11 +45,16 @@ export interface SessionState {
   readonly final: FinalStatus | null;
 }
 
+/** The client's reasons for `error`, plus the hook's own for options the client refused. */
+export type HookErrorReason = ErrorReasonName | "invalid-options";
+
 export interface UseTranscriptionStatusResult {
   readonly status: StatusUpdate | null;
   readonly session: SessionState;
   readonly connectionStatus: ConnectionStatusName;
   readonly error: string | null;
+  /** Why (`unauthorized`, `forbidden`, `not-found`, `unavailable`, `invalid-options`): set exactly when `error` is. */
+  readonly errorReason: HookErrorReason | null;
   readonly isConnected: boolean;
   readonly lastEventId: string | null;
   /** Start over with a full set of attempts (after `error` or `disconnect()`); no-op once finished. */
@@ -57,15 +63,19 @@ export interface UseTranscriptionStatusResult {
   readonly disconnect: () => void;
 }
 
-const IDLE: StatusClientState = Object.freeze({
+/** The client's state, or the hook's own: idle without a session, `invalid-options` before any client. */
+type HookState = Omit<StatusClientState, "errorReason"> & { readonly errorReason: HookErrorReason | null };
+
+const IDLE: HookState = Object.freeze({
   status: null,
   connectionStatus: "disconnected",
   error: null,
+  errorReason: null,
   isConnected: false,
   lastEventId: null,
 });
 
-const STARTING: StatusClientState = Object.freeze({ ...IDLE, connectionStatus: "connecting" });
+const STARTING: HookState = Object.freeze({ ...IDLE, connectionStatus: "connecting" });
 
 const RUNNING: SessionState = Object.freeze({ finished: false, outcome: null, final: null });
 
@@ -76,7 +86,7 @@ function isFinal(status: StatusUpdate | null): status is FinalStatus {
 /** A state together with the session it belongs to, so a new sessionId never shows the old one's. */
 interface Snapshot {
   readonly sessionId: string | null;
-  readonly state: StatusClientState;
+  readonly state: HookState;
 }
 
 export function useTranscriptionStatusSSE(
@@ -112,7 +122,9 @@ export function useTranscriptionStatusSSE(
     } catch (error) {
       // Invalid options: shown like any other permanent failure, never a retry loop or a crash.
       const message = error instanceof Error ? error.message : String(error);
-      setSnapshot({ sessionId: id, state: { ...IDLE, connectionStatus: "error", error: message } });
+      setSnapshot({
+        sessionId: id, state: { ...IDLE, connectionStatus: "error", error: message, errorReason: "invalid-options" },
+      });
       return undefined;
     }
     clientRef.current = client;
@@ -146,6 +158,7 @@ export function useTranscriptionStatusSSE(
     session,
     connectionStatus: state.connectionStatus,
     error: state.error,
+    errorReason: state.errorReason,
     isConnected: state.isConnected,
     lastEventId: state.lastEventId,
     reconnect,

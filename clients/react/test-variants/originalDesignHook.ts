@@ -135,6 +135,7 @@ export function useOriginalDesignHook(
     session: finished ? { finished: true, outcome: shown.status as "completed" | "failed", final: shown as never } : RUNNING,
     connectionStatus,
     error: error || fallbackHook.error,
+    errorReason: null,
     isConnected: connectionStatus === "connected",
     lastEventId: null,
     reconnect: connectSSE,
