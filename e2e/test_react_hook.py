@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from playwright.sync_api import BrowserContext, Route, expect
 
 from e2e.conftest import Api, StatusPage
 from e2e.gate import StreamGate
+from e2e.test_demo_page import horizontal_overflow
+from e2e.test_status_page import connection_history
 from reference_app.testing import ApiProcess, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -413,3 +416,56 @@ def test_the_page_runs_the_served_client_not_a_copy(server: Api, react_page: Cal
     page = react_page(server, server.new_session())
     assert page.requests.count("/static/sse-status-client.js") == 1
     page.expect_connection("connected")
+
+
+# ---- the plain page's tests that open their page by hand, on the React page ------------------------------
+
+
+def test_the_bar_moves_live_to_completed_on_one_stream(server: Api, react_page: Callable[..., StatusPage]) -> None:
+    """The happy path of test_status_page (which starts from the index page, so it opens /sessions/):
+    the bar moves 0 -> 100 live, ``completed``, the indicator ends ``finished``, one stream opened."""
+    session_id = server.new_session()
+    page = react_page(server, session_id)
+    page.expect_connection("connected")
+    server.start_job(session_id, profile="steady", steps=15, interval_ms=200)
+    expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=15_000)
+    page.expect_connection("finished")
+    expect(page.page.get_by_test_id("progress")).to_have_attribute("aria-valuenow", "100")
+    expect(page.page.get_by_test_id("message")).to_have_text("Transcription completed")
+    shown: list[float] = page.page.evaluate(
+        "window.__renders.filter(r => r.progress !== null).map(r => r.progress)")
+    assert shown == sorted(shown) and len(set(shown)) >= 10 and shown[-1] == 100, shown
+    assert connection_history(page)[-2:] == ["connected", "finished"]
+    assert server.streams() == {"open": 0, "opened_total": 1}
+
+
+def test_a_malformed_session_id_says_no_such_session(stack: ApiProcess, context: BrowserContext) -> None:
+    """As on the plain page: a 404 page saying "no such session" with a way on; no request to the API."""
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    response = page.goto(f"{stack.url}/react-demo/sessions/not-a-uuid")
+    assert response is not None and response.status == 404
+    error = page.get_by_test_id("error")
+    expect(error).to_have_text('No such session: "not-a-uuid" is not a session id. Check the link, or start '
+                               "a new transcription.")
+    expect(error).to_have_attribute("data-reason", "not-found")
+    expect(page.get_by_test_id("connection-status")).to_have_text("error")
+    expect(page.get_by_test_id("error-action")).to_have_text("Start a new transcription")
+    expect(page.get_by_test_id("disconnect")).to_be_disabled()
+    expect(page.get_by_test_id("reconnect")).to_be_disabled()
+    assert not [url for url in requests if "/api/" in url], requests
+
+
+@pytest.mark.parametrize("query", ["reconnectAttempts=" + "9" * 4000, "x" * 4000 + "=1"])
+def test_a_long_bad_query_is_echoed_shortened(query: str, stack: ApiProcess, context: BrowserContext) -> None:
+    """As on the plain page: a bad 4,000-character option is named, cut, and the page keeps its width."""
+    page = context.new_page()
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto(f"{stack.url}/react-demo/sessions/{uuid.uuid4()}?{query}")
+    expect(page.get_by_test_id("connection-status")).to_have_text("error")
+    expect(page.get_by_test_id("error")).to_have_attribute("data-reason", "bad-options")
+    error = page.get_by_test_id("error").inner_text()
+    assert "(4000 characters)" in error or "(4001 characters)" in error, error
+    assert len(error) < 800
+    assert horizontal_overflow(page) == {"page": 0, "element": 0}
