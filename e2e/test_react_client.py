@@ -193,3 +193,20 @@ def test_a_long_bad_query_is_echoed_shortened(query: str, stack: ApiProcess, con
     assert "(4000 characters)" in error or "(4001 characters)" in error, error
     assert len(error) < 800
     assert horizontal_overflow(page) == {"page": 0, "element": 0}
+
+
+@pytest.mark.parametrize("path", ["/sessions/", "/react-demo/sessions/"])
+def test_an_option_the_client_refuses_is_a_bad_address_on_both_pages(
+    path: str, stack: ApiProcess, context: BrowserContext
+) -> None:
+    """A query that parses but that the client refuses (``pollIntervalMs`` below 50) is the same
+    ``bad-options`` error on both pages (one rule, demo-view.js), and no request reaches the API."""
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{stack.url}{path}{uuid.uuid4()}?pollIntervalMs=10")
+    error = page.get_by_test_id("error")
+    expect(error).to_have_attribute("data-reason", "bad-options")
+    expect(error).to_contain_text("pollIntervalMs must be at least 50")
+    expect(page.get_by_test_id("reconnect")).to_be_disabled()
+    assert not [url for url in requests if "/api/" in url], requests

@@ -1,7 +1,7 @@
 // What the demo pages show, as pure functions of the client's state: one declaration for both pages that
 // share the DOM contract of docs/browser-client.md, the plain page (demo-session.js) and the React page
 // (/react-demo, built from clients/react). No DOM access at import time, no client: only words and rules.
-import { ConnectionStatus, DEFAULT_OPTIONS, ErrorReason } from "./sse-status-client.js";
+import { ConnectionStatus, DEFAULT_OPTIONS, ErrorReason, StatusClient } from "./sse-status-client.js";
 
 export const BOOLEAN_OPTIONS = Object.freeze(["enableSSE", "enablePollingFallback", "withCredentials"]);
 export const INTEGER_OPTIONS = Object.freeze(["reconnectAttempts", "reconnectDelay", "maxReconnectDelayMs",
@@ -61,7 +61,8 @@ export function addressProblem(sessionId, search) {
       message: `No such session: ${echo(sessionId)} is not a session id. Check the link, or start a new transcription.` };
   }
   try {
-    optionsFromQuery(new URLSearchParams(search));
+    // The client's own checks too (e.g. pollIntervalMs >= 50); constructing one opens nothing.
+    new StatusClient(sessionId, optionsFromQuery(new URLSearchParams(search)));
   } catch (error) {
     return { reason: "bad-options",
       message: `This page's address has a bad option: ${error.message}. Known options: ${knownOptions()}.` };
