@@ -216,7 +216,8 @@ def test_a_re_render_storm_reopens_nothing(server: Api, react_page: Callable[...
         return { commits, ms: performance.now() - t0 };
     }""")
     per_second = storm["commits"] / (storm["ms"] / 1000)
-    assert storm["commits"] >= 300 and per_second >= 100, f"the storm was too weak to test: {storm}"
+    # React may fold two ticks into one render on a busy machine: the rate of commits is what counts.
+    assert storm["commits"] >= 250 and per_second >= 100, f"the storm was too weak to test: {storm}"
     streams = server.streams()
     assert streams == {"open": 1, "opened_total": 1}, f"re-renders reopened the stream: {streams}"
     assert page.es_spy()["created"] == 1
