@@ -60,7 +60,8 @@ const els = {
   reconnect: $("reconnect"),
 };
 
-const seconds = (ms) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`);
+/** "2 s", "0.3 s"; a no-break space keeps the number with its unit. */
+const seconds = (ms) => `${ms % 1000 === 0 ? ms / 1000 : (ms / 1000).toFixed(1)}\u00a0s`;
 
 /** One sentence under the indicator saying what the state means for the user. */
 function detailFor(state, options) {
