@@ -204,7 +204,8 @@ def test_a_refused_stream_shows_live_status_by_polling_within_5_s_and_keeps_prob
     wait_until(lambda: page.status() == "processing", POLLING_WITHIN_S, message="a live status while polling")
     assert time.monotonic() - opened_at <= POLLING_WITHIN_S, "no live status within 5 s of opening the page"
     first_seq = page.seq() or 0
-    expect(p.get_by_test_id("connection-detail")).to_contain_text("checking for updates every 2 s")
+    expect(p.get_by_test_id("connection-detail")).to_contain_text(
+        "checking for updates every 2 s while retrying the stream")
     expect(p.get_by_test_id("disconnect")).to_be_enabled()
     expect(p.get_by_test_id("reconnect")).to_be_enabled()
 
