@@ -204,7 +204,8 @@ def test_a_refused_stream_shows_live_status_by_polling_within_5_s_and_keeps_prob
     wait_until(lambda: page.status() == "processing", POLLING_WITHIN_S, message="a live status while polling")
     assert time.monotonic() - opened_at <= POLLING_WITHIN_S, "no live status within 5 s of opening the page"
     first_seq = page.seq() or 0
-    expect(p.get_by_test_id("connection-detail")).to_contain_text("checking for updates every 2 s")
+    expect(p.get_by_test_id("connection-detail")).to_contain_text(
+        "checking for updates every 2 s while retrying the stream")
     expect(p.get_by_test_id("disconnect")).to_be_enabled()
     expect(p.get_by_test_id("reconnect")).to_be_enabled()
 
@@ -251,3 +252,33 @@ def test_a_long_query_string_does_not_break_the_layout(
     if not query.startswith("pollIntervalMs"):
         assert "(4000 characters)" in error or "(4001 characters)" in error, error
         assert_no_json(page)
+
+
+# ---- the index page -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fill", "words"), [
+    ({"steps": "99999"}, "Check the form: Steps: Input should be less than or equal to 5000."),
+    ({"profile": "fail_at"},
+     "Check the form: profile 'fail_at' needs fail_at (the step at which the job fails)."),
+])
+def test_the_index_page_names_the_field_in_words(
+    fill: dict[str, str], words: str, stack: ApiProcess, user: str, context: BrowserContext
+) -> None:
+    """A 422 from the API names the form field by its label, in words, without the API's JSON or
+    pydantic's "Value error," prefix (the browser's own form checks are switched off to reach the API)."""
+    page = context.new_page()
+    page.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page.goto(f"{stack.url}/")
+    page.get_by_test_id("username").fill(user)
+    page.get_by_test_id("login").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(f"Signed in as {user}.")
+    page.locator("#job-form").evaluate("form => { form.noValidate = true; }")
+    if "steps" in fill:
+        page.get_by_test_id("steps").fill(fill["steps"])
+    if "profile" in fill:
+        page.get_by_test_id("profile").select_option(fill["profile"])
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("index-error")).to_have_text(words)
+    assert page.url == f"{stack.url}/"
+    assert_no_json(page)

@@ -38,7 +38,7 @@ def _page(name: str, status_code: int = 200) -> FileResponse:
                         headers=PAGE_HEADERS)
 
 
-#: A session id as the API writes it (``str(uuid4())``); demo-session.js checks the same pattern.
+#: A session id as the API writes it (``str(uuid4())``); demo-view.js checks the same pattern.
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 

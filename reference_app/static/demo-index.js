@@ -23,11 +23,12 @@ async function reason(response) {
     // not JSON: the status code says enough
   }
   if (Array.isArray(detail)) {
-    const fields = detail.map((e) => {
+    const problems = detail.map((e) => {
       const field = (e.loc ?? []).slice(1).join(".");
-      return `${LABELS[field] ?? (field || "the form")}: ${e.msg ?? "invalid"}`;
+      const msg = String(e.msg ?? "invalid").replace(/^Value error, /, ""); // pydantic's prefix for validators
+      return field ? `${LABELS[field] ?? field}: ${msg}` : msg;
     });
-    return `Check the form. ${fields.join("; ")}.`;
+    return `Check the form: ${problems.join("; ")}.`;
   }
   if (typeof detail === "string" && detail.length <= 200) {
     return `The server refused: ${detail} (HTTP ${response.status}).`;

@@ -1,8 +1,8 @@
 // The demo page of one session: wires the status client to the DOM contract of docs/browser-client.md.
 // Client options come from the query string (e.g. ?reconnectAttempts=2&pollIntervalMs=300), so tests and
-// demos can shorten every timing without a rebuild. Everything shown to the user is plain words: the API's
-// JSON bodies are for developers and never reach the page. The words and rules (which controls are
-// enabled, what each state means) are in demo-view.js, shared with the React page (/react-demo).
+// demos can shorten every timing without a rebuild. What is shown (words, which controls are usable) comes
+// from demo-view.js, shared with the React page; this module only writes it into the DOM. Everything shown
+// to the user is plain words: the API's JSON bodies are for developers and never reach the page.
 import { ConnectionStatus, createStatusClient } from "./sse-status-client.js";
 import {
   addressProblem, controlsFor, detailFor, errorActionFor, fetchTitle, optionsFromQuery, sessionIdFromPath,
@@ -50,17 +50,17 @@ function paintConnection(connectionStatus, detail) {
 function paintError(reason, message) {
   els.error.hidden = !message;
   els.error.textContent = message ?? "";
-  if (reason) els.error.dataset.reason = reason;
+  if (message && reason) els.error.dataset.reason = reason;
   else delete els.error.dataset.reason;
   const action = errorActionFor(reason, message);
-  els.errorAction.hidden = !action;
+  els.errorAction.hidden = action === null;
   els.errorAction.textContent = action ?? "";
 }
 
 function paintControls(connectionStatus, reason, hasClient) {
-  const enabled = controlsFor(connectionStatus, reason, hasClient);
-  els.disconnect.disabled = !enabled.disconnect;
-  els.reconnect.disabled = !enabled.reconnect;
+  const usable = controlsFor(connectionStatus, reason, hasClient);
+  els.disconnect.disabled = !usable.disconnect;
+  els.reconnect.disabled = !usable.reconnect;
 }
 
 function paint(state, options) {
@@ -82,20 +82,21 @@ function paint(state, options) {
 }
 
 /** A problem found before any client exists (bad address): `error`, the message, no controls. */
-function showFatal(reason, message) {
+function showFatal({ reason, message }) {
   paintConnection(ConnectionStatus.ERROR, "No live updates.");
   paintError(reason, message);
   paintControls(ConnectionStatus.ERROR, reason, false);
 }
 
-/** The session's title; a 401/404 here is left to the client, and the heading stays "Transcription". */
-async function loadTitle(sessionId) {
-  const loaded = await fetchTitle(sessionId);
-  if (loaded === null) return;
-  els.title.textContent = loaded.title;
+/** The heading: the session's title once the API gives it; "Transcription" until then or when it refuses
+ * (the client reports the same 401/404 in words from its own requests). */
+async function showTitle(sessionId, apiBase) {
+  const found = await fetchTitle(sessionId, apiBase);
+  if (found === null) return;
+  els.title.textContent = found.title;
   els.title.dataset.loaded = "true";
-  if (loaded.untitled) els.title.dataset.untitled = "true";
-  document.title = `${loaded.title} · Transcription status`;
+  if (found.untitled) els.title.dataset.untitled = "true";
+  document.title = `${found.title} · Transcription status`;
 }
 
 const sessionId = sessionIdFromPath(location.pathname);
@@ -103,17 +104,25 @@ els.title.textContent = "Transcription";
 $("session-id").textContent = shownSessionId(sessionId);
 
 const problem = addressProblem(sessionId, location.search);
+let client = null;
 if (problem !== null) {
-  showFatal(problem.reason, problem.message);
+  showFatal(problem);
 } else {
-  const client = createStatusClient(sessionId, {
-    ...optionsFromQuery(new URLSearchParams(location.search)),
-    onEvent: (event) => window.__sseEvents.push(event),
-  });
+  try {
+    client = createStatusClient(sessionId, {
+      ...optionsFromQuery(new URLSearchParams(location.search)),
+      onEvent: (event) => window.__sseEvents.push(event),
+    });
+  } catch (error) {
+    // The query parsed, but the client refused a value (e.g. pollIntervalMs below its minimum).
+    showFatal({ reason: "bad-options", message: `This page's address has a bad option: ${error.message}.` });
+  }
+}
+if (client !== null) {
   client.subscribe((state) => onState(state, client.options));
   paint(client.getState(), client.options);
   window.statusClient = client;
   els.disconnect.addEventListener("click", () => client.disconnect());
   els.reconnect.addEventListener("click", () => client.reconnect());
-  loadTitle(sessionId).catch(() => {});
+  showTitle(sessionId, client.options.apiBase).catch(() => {});
 }

@@ -48,7 +48,8 @@ export function ErrorNotice({ error, reason }: { error: string | null; reason: P
   const action = errorActionFor(reason, error);
   return (
     <>
-      <p data-testid="error" className="error" role="alert" hidden={!error} data-reason={reason ?? undefined}>
+      <p data-testid="error" className="error" role="alert" hidden={!error}
+         data-reason={error && reason ? reason : undefined}>
         {error ?? ""}
       </p>
       <a data-testid="error-action" className="error-action" href="/" hidden={!action}>{action ?? ""}</a>
