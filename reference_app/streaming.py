@@ -27,7 +27,9 @@ from time import monotonic
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from reference_app.bus.base import HEARTBEAT_DUE, RESYNC, BusMessage, Mailbox, StatusBus
+from reference_app.bus.mailbox import HEARTBEAT_DUE, RESYNC, Mailbox
+from reference_app.bus.message import BusMessage
+from reference_app.bus.protocol import StatusBus
 from reference_app.bus.subscriber import BusUnavailable
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings

@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage, Mailbox
+from reference_app.bus.mailbox import Mailbox
+from reference_app.bus.message import BusMessage
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ duplicate event.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import redis
@@ -16,8 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
-from sse_contract.status import StatusUpdate
+from reference_app.bus import keys
+from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
+from sse_contract.status import StatusChange, StatusUpdate
 
 
 class StatusPublisher:
@@ -41,25 +41,11 @@ class StatusPublisher:
         self.maxlen = maxlen
         self.ttl_s = ttl_s
 
-    def publish(
-        self,
-        session_id: str,
-        status: str,
-        progress: float,
-        message: str = "",
-        extra: dict[str, Any] | None = None,
-        publish_id: str | None = None,
-    ) -> StatusUpdate:
-        script_keys, argv = publish_args(
-            session_id, status, progress, message, extra, publish_id or uuid.uuid4().hex,
-            maxlen=self.maxlen, ttl_s=self.ttl_s,
-        )
-        _seq, payload = parse_reply(self._script(keys=script_keys, args=argv))
-        return StatusUpdate.from_json(payload)
+    def publish(self, session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
+        call = prepare_publish(session_id, change, publish_id, maxlen=self.maxlen, ttl_s=self.ttl_s)
+        return call.result(self._script(keys=call.keys, args=call.args))
 
     def latest(self, session_id: str) -> StatusUpdate | None:
-        from reference_app.bus import keys
-
         raw: Any = self.redis.xrevrange(keys.log_key(session_id), count=1)
         if not raw:
             return None
