@@ -1,10 +1,9 @@
-"""Bus logic without a server: the publish script on fakeredis (Lua via lupa), the RESP reader, MemoryBus.
+"""Bus logic without a server: the publish script on fakeredis (Lua via lupa), URL masking, MemoryBus.
 
 fakeredis is only for these unit tests; everything with sockets runs against a real Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import fakeredis
@@ -14,7 +13,7 @@ from reference_app.bus import keys
 from reference_app.bus.memory import MemoryBus
 from reference_app.bus.message import BusMessage
 from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
-from reference_app.bus.subscriber import RespError, encode_command, read_resp
+from reference_app.bus.subscriber import masked_url
 from sse_contract.status import StatusChange, StatusUpdate
 
 pytestmark = pytest.mark.unit
@@ -92,24 +91,11 @@ def test_all_keys_of_a_session_share_one_cluster_slot() -> None:
     assert {n[n.index("{") : n.index("}") + 1] for n in names} == {"{s1}"}
 
 
-async def read(data: bytes) -> object:
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    return await read_resp(reader)
-
-
-async def test_resp_reader_parses_pubsub_frames() -> None:
-    assert await read(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhe\r\nl\r\n") == [b"message", b"ch", b"he\r\nl"]
-    assert await read(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n") == [b"subscribe", b"ch", 1]
-    assert await read(b"+PONG\r\n") == "PONG"
-    assert await read(b"$-1\r\n") is None
-    with pytest.raises(RespError, match="NOAUTH"):
-        await read(b"-NOAUTH Authentication required.\r\n")
-
-
-def test_command_encoding() -> None:
-    assert encode_command(b"SUBSCRIBE", "ch") == b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n"
+def test_masked_url_hides_only_the_password() -> None:
+    assert masked_url("rediss://app:s3cr%40t@cache.example:6380/2?ssl_cert_reqs=none") == (
+        "rediss://app:***@cache.example:6380/2?ssl_cert_reqs=none")
+    assert masked_url("redis://:pw@127.0.0.1/0") == "redis://:***@127.0.0.1/0"
+    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 async def test_memory_bus_fans_out_and_replays() -> None:
