@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from reference_app.bus.mailbox import Mailbox
@@ -99,6 +99,22 @@ class MemoryBus:
             "reconnects": self.reconnects,
             "connected": 1,
         }
+
+    def simulate_data_loss(self) -> None:
+        """What a Redis restart without persistence does: logs, seq counters and publish ids are gone
+        (sessions stay: the tests recreate nothing)."""
+        self._logs.clear()
+        self._seqs.clear()
+        self._published.clear()
+
+    @contextlib.contextmanager
+    def pubsub_down(self) -> Iterator[None]:
+        """While inside, publishes reach the log but no listener (the shared subscriber is disconnected)."""
+        listeners, self._listeners = self._listeners, {}
+        try:
+            yield
+        finally:
+            self._listeners = listeners
 
     def simulate_reconnect(self) -> None:
         """What RedisBus does after its subscriber reconnected: every listener re-reads the log."""

@@ -1,5 +1,5 @@
 """Regression tests for bugs the fault suite found, at the raw ASGI level (fast, no sockets); the real-stack
-reproductions are in test_redis_restart.py and test_slow_client.py."""
+reproductions are in tests/faults/test_redis_restart.py and tests/faults/test_slow_client.py."""
 
 from __future__ import annotations
 
@@ -7,18 +7,10 @@ import json
 
 import pytest
 
-from reference_app.bus.memory import MemoryBus
 from sse_contract.status import StatusChange
 from tests.asgi.harness import StreamCall, auth_header, make_app
 
 pytestmark = pytest.mark.asgi
-
-
-def forget_everything(bus: MemoryBus) -> None:
-    """What a Redis restart without persistence does to the bus: logs, seq counters and publish ids gone."""
-    bus._logs.clear()
-    bus._seqs.clear()
-    bus._published.clear()
 
 
 @pytest.mark.parametrize("published_before_resync", [0, 2, 7])
@@ -38,11 +30,10 @@ async def test_live_stream_after_redis_lost_its_data_says_reset_and_reaches_the_
     for p in (10, 20, 30, 40):
         await bus.publish(sid, StatusChange("processing", p))
     before = list(await call.events_until(lambda events: events and events[-1].id == "5"))
-    forget_everything(bus)
-    listeners, bus._listeners = bus._listeners, {}  # pub/sub was down while Redis restarted
-    for i in range(published_before_resync):
-        await bus.publish(sid, StatusChange("processing", 50 + i), publish_id=f"after:{i}")
-    bus._listeners = listeners
+    bus.simulate_data_loss()
+    with bus.pubsub_down():  # pub/sub was down while Redis restarted
+        for i in range(published_before_resync):
+            await bus.publish(sid, StatusChange("processing", 50 + i), publish_id=f"after:{i}")
     bus.simulate_reconnect()
     await call.events_until(lambda events: any(e.event == "reset" for e in events))
     await bus.publish(sid, StatusChange("processing", 90), publish_id="after:live")
