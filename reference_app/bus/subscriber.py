@@ -161,8 +161,9 @@ class SharedSubscriber:
 
     def _send(self, *args: bytes) -> bool:
         """Send a command on the current connection, if there is one; when not, the reconnect loop
-        resubscribes all channels anyway. Sends are tasks started in call order, each writing before its
-        first await, so commands reach Redis in the order they were made."""
+        resubscribes all channels anyway. ``listen`` cannot await here (its exit runs while a stream is being
+        torn down), so each send is a task; asyncio runs tasks in the order they were created, so commands
+        reach Redis in the order they were made."""
         conn = self._conn
         if conn is None or not conn.is_connected:
             return False
