@@ -11,37 +11,18 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from reference_app.bus import keys
 from reference_app.bus.mailbox import Mailbox
 from reference_app.bus.message import CREATED, BusMessage
+from reference_app.bus.pools import async_client
 from reference_app.bus.protocol import SessionRecord
 from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
 from reference_app.bus.subscriber import SharedSubscriber
 from sse_contract.status import StatusChange, StatusUpdate, utc_now
 
-__all__ = ["RedisBus", "make_async_client"]
-
-
-def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        client_name="sse-api",
-    )
-    return aioredis.Redis(connection_pool=pool)
+__all__ = ["RedisBus"]
 
 
 def _text(value: bytes | str) -> str:
@@ -65,7 +46,7 @@ class RedisBus:
         self.url = url
         self.maxlen = maxlen
         self.ttl_s = ttl_s
-        self.redis = make_async_client(url, max_connections)
+        self.redis = async_client(url, max_connections)
         self._publish = self.redis.register_script(PUBLISH_LUA)
         self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect)
 

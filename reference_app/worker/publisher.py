@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
 from reference_app.bus import keys
+from reference_app.bus.pools import sync_client
 from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
 from sse_contract.status import StatusChange, StatusUpdate
 
@@ -24,19 +19,7 @@ class StatusPublisher:
     def __init__(
         self, url: str, *, maxlen: int = 1000, ttl_s: int = 24 * 3600, retries: int = 12, max_connections: int = 16
     ) -> None:
-        # A blocking pool: callers beyond ``max_connections`` wait for a connection instead of failing
-        # (redis-py's default pool raises MaxConnectionsError past 100 concurrent callers).
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=30,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            client_name="sse-publisher",
-        )
-        self.redis = redis.Redis(connection_pool=pool)
+        self.redis = sync_client(url, max_connections, retries)
         self._script = self.redis.register_script(PUBLISH_LUA)
         self.maxlen = maxlen
         self.ttl_s = ttl_s
