@@ -141,3 +141,25 @@ async def test_cannot_connect_leaves_it_disconnected_and_logs_the_masked_url(
     assert lines, "no log line says the subscriber cannot reach Redis"
     assert all(secret not in line and PASSWORD not in line for line in lines)
     assert "127.0.0.1:" in lines[0] and ":***@" in lines[0]
+
+
+async def test_subscribe_unsubscribe_churn_keeps_the_order_of_commands(secured_redis: SecuredRedis) -> None:
+    """Sends are tasks: a channel left and joined again at once must end up subscribed (UNSUBSCRIBE before
+    SUBSCRIBE on the wire), and Redis must hold exactly the channels with listeners."""
+    bus = RedisBus(f"redis://:{QUOTED}@127.0.0.1:{secured_redis.port}/0")
+    try:
+        await bus.start()
+        record = await bus.create_session("alice", "t")
+        async with asyncio.timeout(20):
+            for _ in range(30):
+                async with bus.listen(record.id, capacity=4):
+                    pass
+            async with bus.listen(record.id, capacity=8) as mailbox:
+                await bus.publish(record.id, StatusChange("processing", 10))
+                got = await mailbox.get()
+                assert isinstance(got, BusMessage) and got.seq == 2
+                channels = await bus.redis.pubsub_channels()
+                assert channels == [f"sse:status:{record.id}".encode()]
+            assert bus.subscriber_stats()["channels"] == 0  # (PUBSUB NUMSUB back to 0: test_mass_disconnect)
+    finally:
+        await bus.stop()
