@@ -276,3 +276,14 @@ def test_bad_query_parameter_is_shown_on_the_page(stack: ApiProcess, page: Page)
     page.get_by_test_id("error").wait_for()
     assert page.get_by_test_id("connection-status").inner_text() == "error"
     assert "reconnectAttempts must be a non-negative integer" in page.get_by_test_id("error").inner_text()
+
+
+def test_polling_only_moves_the_resume_point(harness: Any) -> None:
+    """With SSE off there is no stream to resume: polls set ``lastEventId`` to the polled seq (as before
+    issue 11.8; only the retries of a refused stream keep it at the last streamed event)."""
+    page = harness({"enableSSE": False, "pollIntervalMs": 100}, answers=[[200, SNAPSHOT]])
+    page.evaluate("h.settle()")
+    current = state(page)
+    assert current["connectionStatus"] == "polling" and current["lastEventId"] == "7"
+    assert page.evaluate("h.sources.length") == 0
+    assert page.evaluate("h.liveTimers().map(t => t.ms)") == [100]  # the next poll, no probe

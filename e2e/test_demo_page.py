@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
-from e2e.gate import StreamGate
 from e2e.test_status_page import connection_history
 from reference_app.testing import ApiProcess, new_session, wait_until
+from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -30,9 +30,10 @@ JSON_MARKERS = ('{"', '"detail"', '"loc"', "[{")
 
 
 @pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[StreamGate]:
-    with StreamGate(stack.url) as proxy:
-        yield proxy
+def proxy(stack: ApiProcess) -> Iterator[ThreadedProxy]:
+    """The fault proxy in front of the stack: it answers the stream path 503 on demand, logs requests."""
+    with run_in_thread(stack.url) as fault_proxy:
+        yield fault_proxy
 
 
 def button(page: Page, name: str) -> dict[str, bool]:
@@ -189,16 +190,16 @@ def test_the_session_title_is_shown(
 
 
 def test_a_refused_stream_shows_live_status_by_polling_within_5_s_and_keeps_probing(
-    gate: StreamGate, server: Api, open_page: Callable[..., StatusPage]
+    proxy: ThreadedProxy, server: Api, open_page: Callable[..., StatusPage]
 ) -> None:
     """With the page's default options, the stream path answering 503 (a CDN with an unhealthy origin):
     live status through polling within 5 s of opening the page (it was "reconnecting" for ~25 s), the
     stream is retried meanwhile, and once the path heals the page is back on the stream, then finished."""
-    gate.fail_streams = True
+    proxy.set_mode(error_status=503)
     session_id = server.new_session()
     server.start_job(session_id, profile="steady", steps=400, interval_ms=100)
     opened_at = time.monotonic()
-    page = open_page(server, session_id, base_url=gate.url)
+    page = open_page(server, session_id, base_url=proxy.url)
     p = page.page
     page.expect_connection("polling", timeout_ms=int(POLLING_WITHIN_S * 1000))
     wait_until(lambda: page.status() == "processing", POLLING_WITHIN_S, message="a live status while polling")
@@ -212,13 +213,13 @@ def test_a_refused_stream_shows_live_status_by_polling_within_5_s_and_keeps_prob
     # Polling is live (the shown seq moves) and the stream keeps being tried (default backoff: the
     # second try 0.5-1 s after the first, the third 1-2 s after that).
     wait_until(lambda: (page.seq() or 0) > first_seq, 5, message="the polled status to move")
-    wait_until(lambda: len(gate.stream_requests()) >= 3, 5, message="the stream to be retried")
+    wait_until(lambda: len(proxy.seen(STREAM_PATH)) >= 3, 5, message="the stream to be retried")
     assert page.connection() == "polling"
     history = connection_history(page)
     assert "reconnecting" not in history[history.index("polling"):], f"went back to reconnecting: {history}"
     assert server.streams()["opened_total"] == 0
 
-    gate.fail_streams = False
+    proxy.set_mode(error_status=None)
     page.expect_connection("connected", timeout_ms=int(DEFAULT_PROBE_GAP_S * 1000))
     assert page.status() == "processing", "the job must still run when the stream comes back"
     expect(p.get_by_test_id("status")).to_have_text("completed", timeout=40_000)

@@ -364,7 +364,7 @@ export class StatusClient {
   /** True while the stream's own attempts last: a refused stream is then retried on the backoff schedule
    * (as probes while polling), and polls leave the resume point at the last streamed event. */
   #retryingStream() {
-    return this.#failures <= this.#opts.reconnectAttempts;
+    return this.#sseUsable() && this.#failures <= this.#opts.reconnectAttempts;
   }
 
   #backoffMs() {
