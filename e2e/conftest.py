@@ -190,7 +190,10 @@ class RequestLog:
 
     def __init__(self, page: Page) -> None:
         self.urls: list[str] = []
+        #: Requests whose response the page has read in full (for "the answer has arrived" waits).
+        self.finished: list[str] = []
         page.on("request", lambda request: self.urls.append(request.url))
+        page.on("requestfinished", lambda request: self.finished.append(request.url))
 
     def count(self, suffix: str) -> int:
         return sum(1 for url in self.urls if url.split("?")[0].endswith(suffix))

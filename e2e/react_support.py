@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Route
 
 from e2e.conftest import Api
-from e2e.gate import StreamGate
 from reference_app.testing import wait_until
+from simulators.fault_proxy import STREAM_PATH, ThreadedProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_BUNDLE = ROOT / "reference_app" / "static" / "react" / "react-demo.js"
@@ -91,5 +91,6 @@ class OpenSampler:
         self._thread.join(5)
 
 
-def stream_count(gate: StreamGate) -> int:
-    return len(gate.stream_requests())
+def stream_count(proxy: ThreadedProxy) -> int:
+    """Stream requests the fault proxy has seen."""
+    return len(proxy.seen(STREAM_PATH))

@@ -15,11 +15,11 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import Api, StatusPage
-from e2e.gate import StreamGate
 from e2e.react_support import BOTH, SERVER_NOTICE_S, OpenSampler, serve_variant, stream_count, verdict
 from e2e.test_demo_page import horizontal_overflow
 from e2e.test_status_page import connection_history
 from reference_app.testing import ApiProcess, WorkerProcess, wait_until
+from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -45,8 +45,9 @@ def react_page(
 
 
 @pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[StreamGate]:
-    with StreamGate(stack.url) as proxy:
+def gate(stack: ApiProcess) -> Iterator[ThreadedProxy]:
+    """The fault proxy in front of the stack (it answers the stream path 503 on demand, logs requests)."""
+    with run_in_thread(stack.url) as proxy:
         yield proxy
 
 
@@ -70,12 +71,12 @@ def test_a_cut_stream_is_retried_by_one_stream(
     def check() -> dict[str, Any]:
         api = make_api(fast_retry_api.url, user)
         session_id = api.new_session()
-        with StreamGate(fast_retry_api.url) as proxy, OpenSampler(api) as sampler:
+        with run_in_thread(fast_retry_api.url) as proxy, OpenSampler(api) as sampler:
             page = react_page(api, session_id, base_url=proxy.url, reconnectAttempts=60, reconnectDelay=200)
             wait_until(lambda: api.streams()["open"] == 1, 5, message="the stream to open")
             api.start_job(session_id, profile="steady", steps=30, interval_ms=150)
             wait_until(lambda: (page.seq() or 0) >= 5, 10, message="live events")
-            assert proxy.cut_streams() >= 1
+            assert proxy.cut_all(STREAM_PATH) >= 1
             expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=20_000)
         most = max(sampler.samples)
         assert most <= 1, f"{most} streams open at once after the cut (server, {len(sampler.samples)} samples)"
@@ -89,13 +90,13 @@ def test_a_cut_stream_is_retried_by_one_stream(
 
 @BOTH
 def test_polling_fallback_after_bounded_attempts(
-    variant: str, gate: StreamGate, server: Api, react_page: Callable[..., StatusPage]
+    variant: str, gate: ThreadedProxy, server: Api, react_page: Callable[..., StatusPage]
 ) -> None:
     """The stream path answers 503: 1 + ``reconnectAttempts`` stream requests, then polling that reaches
     ``completed`` (the design's hook never counts its attempts down and never polls)."""
 
     def check() -> dict[str, Any]:
-        gate.fail_streams = True
+        gate.set_mode(error_status=503)
         session_id = server.new_session()
         page = react_page(server, session_id, base_url=gate.url, reconnectAttempts=2, reconnectDelay=100,
                           pollIntervalMs=100, sseProbeIntervalMs=60_000)

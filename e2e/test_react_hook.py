@@ -21,7 +21,6 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import Api, StatusPage
-from e2e.gate import StreamGate
 from e2e.react_support import (
     BOTH,
     QUIET_S,
@@ -34,6 +33,7 @@ from e2e.react_support import (
     verdict,
 )
 from reference_app.testing import ApiProcess, wait_until
+from simulators.fault_proxy import ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -59,8 +59,9 @@ def react_page(
 
 
 @pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[StreamGate]:
-    with StreamGate(stack.url) as proxy:
+def gate(stack: ApiProcess) -> Iterator[ThreadedProxy]:
+    """The fault proxy in front of the stack (it answers the stream path 503 on demand, logs requests)."""
+    with run_in_thread(stack.url) as proxy:
         yield proxy
 
 
@@ -149,24 +150,24 @@ def test_unmount_closes_the_stream_and_nothing_follows(server: Api, react_page: 
 
 @BOTH
 def test_unmount_during_a_reconnect_delay_revives_nothing(
-    variant: str, gate: StreamGate, server: Api, react_page: Callable[..., StatusPage]
+    variant: str, gate: ThreadedProxy, server: Api, react_page: Callable[..., StatusPage]
 ) -> None:
     """The stream path fails (503); while the client waits out its reconnect delay the tree unmounts:
     no stream request and no poll may follow (the design's ``setTimeout(connectSSE)`` fires anyway)."""
 
     def check() -> dict[str, Any]:
-        gate.fail_streams = True
+        gate.set_mode(error_status=503)
         session_id = server.new_session()
         # Without polling a refused stream is retried after a backoff delay only (with polling the client
         # would poll meanwhile: that case is the polling-interval test below).
         page = react_page(server, session_id, base_url=gate.url, reconnectAttempts=5, reconnectDelay=2000,
                           enablePollingFallback=False)
         status_path = f"/api/v1/sessions/{session_id}/status"
-        # The failure was seen and handled: the real client asked /status why (then waits 1-2 s), the
-        # design's hook shows "error" at once (and has set its timer).
+        # The failure was seen and handled: the real client has its answer from /status (and now waits
+        # 1-2 s), the design's hook shows "error" at once (and has set its timer).
         wait_until(lambda: stream_count(gate) >= 1 and (
-            any(r.path == status_path for r in gate.seen()) or page.connection() == "error"), 5,
-            message="the failed stream to be handled")
+            any(url.endswith(status_path) for url in page.requests.finished) or page.connection() == "error"),
+            5, message="the failed stream to be handled")
         page.page.evaluate("window.reactDemo.unmount()")
         seen, requested = len(gate.seen()), len(page.requests.urls)
         page.page.wait_for_timeout(QUIET_S * 1000)  # longer than the longest backoff (2 s)
@@ -179,11 +180,11 @@ def test_unmount_during_a_reconnect_delay_revives_nothing(
 
 
 def test_unmount_during_a_polling_interval_stops_polling(
-    gate: StreamGate, server: Api, react_page: Callable[..., StatusPage]
+    gate: ThreadedProxy, server: Api, react_page: Callable[..., StatusPage]
 ) -> None:
     """Polling (the stream path fails, no attempts left): unmount between two polls, and no poll, probe
     or stream request follows."""
-    gate.fail_streams = True
+    gate.set_mode(error_status=503)
     session_id = server.new_session()
     server.start_job(session_id, profile="steady", steps=40, interval_ms=150)
     page = react_page(server, session_id, base_url=gate.url, reconnectAttempts=0, pollIntervalMs=1000,
