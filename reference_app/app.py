@@ -20,11 +20,15 @@ from reference_app import __version__
 from reference_app.api import auth_routes, health, sessions, streams
 from reference_app.auth import Authenticate, authenticate_jwt
 from reference_app.bus.base import StatusBus
+from reference_app.errors import store_unavailable, validation_error
 from reference_app.jobs import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings, get_settings
-from reference_app.stream_endpoint import StreamFastPath, store_unavailable
+from reference_app.stream_endpoint import StreamFastPath
+from reference_app.stream_leases import LeaseStore, LocalLeases, RedisLeases
+from reference_app.stream_reads import OpenReads
 from reference_app.stream_registry import StreamRegistry
+from reference_app.streaming import StreamContext
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +83,20 @@ def create_app(
     app.state.jobs = jobs
     app.state.metrics = metrics
     app.state.authenticate = authenticate
-    app.state.streams = StreamRegistry(cap_per_user=settings.sse_max_streams_per_user)
+    app.state.streams = _registry(settings, bus, metrics)
+    # fewer read slots than pooled connections: stream opens never exhaust the pool the other routes need
+    reads = OpenReads(bus, metrics, slots=max(1, settings.redis_max_connections - 4),
+                      queue_max=settings.sse_open_queue_max, deadline_s=settings.sse_open_deadline_s)
+    app.state.stream_context = StreamContext(bus, reads, app.state.streams, settings, metrics)
     metrics.watch_subscriber(bus.subscriber_stats)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Never echo the input back (it may hold a token); say which field is wrong and why.
-        # "type" too: the OpenAPI ValidationError schema requires it (schemathesis flagged its absence).
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
+        return validation_error(exc.errors())
 
     @app.exception_handler(RedisError)
     async def _store_down(request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("%s %s: Redis unavailable (%s)", request.method, request.url.path, type(exc).__name__)
-        return store_unavailable()
+        return store_unavailable(exc, what=f"{request.method} {request.url.path}")
 
     for router in (auth_routes.router, sessions.router, streams.router, health.router):
         app.include_router(router)
@@ -114,3 +117,16 @@ def create_app(
             expose_headers=["ETag", "Retry-After"],
         )
     return app
+
+
+def _registry(settings: Settings, bus: StatusBus, metrics: Metrics) -> StreamRegistry:
+    """The per-user cap lives in Redis when the bus does (it then holds across processes and instances)."""
+    cap = settings.sse_max_streams_per_user
+    redis = getattr(bus, "redis", None)
+    leases: LeaseStore = LocalLeases(cap)
+    if redis is not None:
+        leases = RedisLeases(redis, cap, settings.sse_lease_ttl_s,
+                             on_round_trip=lambda op: metrics.redis_round_trips.labels(op).inc())
+    heartbeat, send_timeout = settings.sse_heartbeat_s, settings.sse_send_timeout_s
+    return StreamRegistry(leases, tick_s=max(0.02, min(1.0, heartbeat / 4, send_timeout / 4)),
+                          refresh_s=settings.sse_lease_ttl_s / 3)

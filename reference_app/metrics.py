@@ -46,7 +46,19 @@ class Metrics:
         self.active_streams = Gauge("sse_active_streams", "Open SSE status streams", registry=r)
         self.streams_opened = Counter("sse_streams_opened", "SSE streams opened", registry=r)
         self.streams_rejected = Counter(
-            "sse_streams_rejected", "SSE stream requests refused", ["reason"], registry=r
+            "sse_streams_rejected", "SSE stream requests refused (429 per_user_cap; 503 queue_full, deadline, "
+            "pool_saturated, redis_unreachable, bus_unavailable, shutting_down)", ["reason"], registry=r
+        )
+        self.opens_queued = Counter(
+            "sse_stream_opens_queued", "Stream opens that waited in the admission queue for a Redis read slot",
+            registry=r,
+        )
+        self.opens_admitted = Counter(
+            "sse_stream_opens_admitted", "Stream opens admitted (their session view was read)", registry=r
+        )
+        self.redis_round_trips = Counter(
+            "sse_redis_round_trips", "Redis round trips made by the stream path (open_view = record + snapshot "
+            "+ replay in one MULTI/EXEC; lease_* = cap leases, batched)", ["op"], registry=r,
         )
         self.events_sent = Counter("sse_events_sent", "Status events written to streams", registry=r)
         self.events_replayed = Counter(

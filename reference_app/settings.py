@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     sse_send_timeout_s: float = Field(default=10.0, gt=0, description="a write blocked longer ends the stream")
     sse_client_queue: int = Field(default=64, ge=2, description="events buffered per client before coalescing")
     sse_shutdown_grace_s: float = Field(default=5.0, ge=0)
+    sse_open_queue_max: int = Field(
+        default=20_000, ge=1, description="stream opens that may wait for admission per process; beyond: 503"
+    )
+    sse_open_deadline_s: float = Field(
+        default=20.0, gt=0, description="an open not admitted within this long gets 503 with Retry-After"
+    )
+    sse_lease_ttl_s: float = Field(
+        default=30.0, ge=3, description="per-user cap leases in Redis expire this long after a crash"
+    )
 
     status_stream_maxlen: int = Field(default=1000, ge=10, description="events retained per session")
     status_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a session's events live")

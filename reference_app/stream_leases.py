@@ -1,0 +1,191 @@
+"""The per-user stream cap: leases, exact under concurrent opens, per process or across processes.
+
+* ``LocalLeases``: in the process (a bus without Redis, tests). Checked and taken without an ``await`` in
+  between, so concurrent opens in one process never overshoot.
+* ``RedisLeases``: one sorted set per user in Redis (member = lease id, score = expiry in Redis' own clock),
+  so the cap holds across API processes and instances. A Lua script drops expired members, counts and adds
+  atomically: concurrent opens on any number of processes never overshoot. Every process refreshes the
+  expiry of its own leases (``refresh``, driven by the stream supervisor every ``ttl_s / 3``), so a
+  crashed or SIGKILLed process frees its leases within ``ttl_s``.
+
+Why batched: a reconnect storm must cost O(batches), not O(viewers), in Redis round trips. Acquires and
+releases requested in the same event-loop turn go out together — one script call per user in one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+__all__ = ["ACQUIRE_LUA", "LeaseStore", "LocalLeases", "RedisLeases", "lease_key"]
+
+log = logging.getLogger(__name__)
+
+
+def lease_key(user: str) -> str:
+    return f"sse:streams:{{{user}}}"
+
+
+class LeaseStore(Protocol):
+    cap: int
+
+    async def acquire(self, user: str, lease_id: str) -> bool:
+        """Take one of ``user``'s slots; False at the cap."""
+        ...
+
+    def release(self, user: str, lease_id: str) -> None:
+        """Give the slot back (may complete in the background)."""
+        ...
+
+    async def refresh(self, held: Mapping[str, Iterable[str]]) -> None:
+        """Keep these leases alive (user -> lease ids); a no-op where leases do not expire."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait for background releases (tests, shutdown)."""
+        ...
+
+
+class LocalLeases:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._held: dict[str, set[str]] = {}
+
+    async def acquire(self, user: str, lease_id: str) -> bool:
+        held = self._held.setdefault(user, set())
+        if len(held) >= self.cap:
+            return False
+        held.add(lease_id)
+        return True
+
+    def release(self, user: str, lease_id: str) -> None:
+        held = self._held.get(user)
+        if held is not None:
+            held.discard(lease_id)
+            if not held:
+                del self._held[user]
+
+    async def refresh(self, held: Mapping[str, Iterable[str]]) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None
+
+
+# KEYS[1] = the user's lease set; ARGV = cap, ttl_ms, lease ids...; returns 1/0 per lease id, in order.
+ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local count = redis.call('ZCARD', KEYS[1])
+local granted = {}
+for i = 3, #ARGV do
+  if count < cap then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    count = count + 1
+    granted[#granted + 1] = 1
+  else
+    granted[#granted + 1] = 0
+  end
+end
+if count > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return granted
+"""
+
+# KEYS[1] = the user's lease set; ARGV = ttl_ms, lease ids...: push the expiry of leases still held
+# (XX: a lease released meanwhile is not brought back).
+REFRESH_LUA = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class RedisLeases:
+    def __init__(self, redis: aioredis.Redis, cap: int, ttl_s: float,
+                 on_round_trip: Callable[[str], None] | None = None) -> None:
+        self.redis = redis
+        self.cap = cap
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self._count = on_round_trip or (lambda _op: None)
+        self._acquires: dict[str, list[tuple[str, asyncio.Future[bool]]]] = defaultdict(list)
+        self._releases: dict[str, list[str]] = defaultdict(list)
+        self._acquire_task: asyncio.Task[None] | None = None
+        self._release_task: asyncio.Task[None] | None = None
+
+    async def acquire(self, user: str, lease_id: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._acquires[user].append((lease_id, future))
+        if self._acquire_task is None:
+            self._acquire_task = asyncio.get_running_loop().create_task(self._flush_acquires())
+        return await asyncio.shield(future)
+
+    def release(self, user: str, lease_id: str) -> None:
+        self._releases[user].append(lease_id)
+        if self._release_task is None:
+            try:
+                self._release_task = asyncio.get_running_loop().create_task(self._flush_releases())
+            except RuntimeError:  # no loop (interpreter shutdown): the lease expires by itself
+                return
+
+    async def _flush_acquires(self) -> None:
+        await asyncio.sleep(0)  # let every open of this loop turn join the batch
+        batch, self._acquires = self._acquires, defaultdict(list)
+        self._acquire_task = None
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                # EVAL, not EVALSHA: Redis caches the compiled script by its hash anyway, and a pipeline
+                # of registered scripts costs an extra SCRIPT EXISTS round trip per execute in redis-py
+                for user, entries in batch.items():
+                    pipe.eval(ACQUIRE_LUA, 1, lease_key(user), self.cap, self.ttl_ms, *(i for i, _ in entries))
+                self._count("lease_acquire")
+                replies = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            replies = [exc] * len(batch)
+        for (_user, entries), reply in zip(batch.items(), replies, strict=True):
+            for index, (_id, future) in enumerate(entries):
+                if future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(bool(int(reply[index])))
+
+    async def _flush_releases(self) -> None:
+        await asyncio.sleep(0)
+        batch, self._releases = self._releases, defaultdict(list)
+        self._release_task = None
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user, ids in batch.items():
+                    pipe.zrem(lease_key(user), *ids)
+                self._count("lease_release")
+                await pipe.execute()
+        except RedisError as exc:  # the leases expire within ttl_s anyway
+            log.warning("could not release %d stream leases (%s); they expire in %ss",
+                        sum(map(len, batch.values())), type(exc).__name__, self.ttl_ms / 1000)
+
+    async def refresh(self, held: Mapping[str, Iterable[str]]) -> None:
+        entries = {user: list(ids) for user, ids in held.items()}
+        entries = {user: ids for user, ids in entries.items() if ids}
+        if not entries:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, ids in entries.items():
+                pipe.eval(REFRESH_LUA, 1, lease_key(user), self.ttl_ms, *ids)
+            self._count("lease_refresh")
+            await pipe.execute()
+
+    async def flush(self) -> None:
+        for task in (self._acquire_task, self._release_task):
+            if task is not None:
+                await task
