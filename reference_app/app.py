@@ -58,6 +58,7 @@ def create_app(
             maxlen=settings.status_stream_maxlen,
             ttl_s=settings.status_ttl_s,
             max_connections=settings.redis_max_connections,
+            pool_timeout_s=settings.redis_pool_timeout_s,
             on_reconnect=metrics.redis_reconnects.inc,
         )
         if jobs is None:

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     #: Unset means "start an embedded Redis" in ``sse-harness demo``; ``serve`` and ``worker`` need it.
     redis_url: str | None = None
     redis_max_connections: int = Field(default=16, ge=2, description="command pool size per process")
+    redis_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="a command waiting this long for a pooled connection fails (503 pool_saturated)"
+    )
 
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="comment ping interval while idle")
     sse_retry_ms: int = Field(default=3000, ge=0, description="the retry: field sent to clients")

@@ -69,10 +69,11 @@ class OpenRefused(Exception):
 
 
 class _Flight:
-    __slots__ = ("after", "future")
+    __slots__ = ("after", "future", "joiners")
 
     def __init__(self) -> None:
         self.after: int | None = None
+        self.joiners = 0  # opens (admission) waiting for this flight
         self.future: asyncio.Future[SessionView] = asyncio.get_running_loop().create_future()
         # a flight whose every joiner gave up still completes: mark its outcome retrieved
         self.future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -105,8 +106,8 @@ class OpenReads:
             asyncio.get_running_loop().create_task(self._fly(session_id, flight))
         if after is not None and (flight.after is None or after < flight.after):
             flight.after = after
-        if admission and self._in_flight >= self.slots:
-            self.metrics.opens_queued.inc()
+        if admission:
+            flight.joiners += 1
         self.waiting += 1
         try:
             if not admission:
@@ -124,7 +125,8 @@ class OpenReads:
 
     async def _fly(self, session_id: str, flight: _Flight) -> None:
         try:
-            await self._acquire_slot()
+            if await self._acquire_slot() and flight.joiners:
+                self.metrics.opens_queued.inc(flight.joiners)  # they waited for a free read slot
             try:
                 # from here on nobody may join: their subscription may postdate this read
                 if self._pending.get(session_id) is flight:
@@ -157,10 +159,11 @@ class OpenReads:
 
     # A FIFO slot counter instead of asyncio.Semaphore: the queue length is observable and the order is
     # strict first-come-first-served (Semaphore lets a newcomer overtake woken waiters).
-    async def _acquire_slot(self) -> None:
+    async def _acquire_slot(self) -> bool:
+        """Take a read slot; True if this had to wait for one."""
         if self._in_flight < self.slots and not self._waiters:
             self._in_flight += 1
-            return
+            return False
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -171,6 +174,7 @@ class OpenReads:
             if waiter.done() and not waiter.cancelled():
                 self._release_slot()  # it was handed a slot it will not use
             raise
+        return True
 
     def _release_slot(self) -> None:
         while self._waiters:

@@ -27,11 +27,11 @@ from sse_contract.status import StatusUpdate, utc_now
 __all__ = ["RedisBus", "make_async_client"]
 
 
-def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
+def make_async_client(url: str, max_connections: int, pool_timeout_s: float = 5.0) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=5,
+        timeout=pool_timeout_s,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
@@ -71,12 +71,13 @@ class RedisBus:
         maxlen: int = 1000,
         ttl_s: int = 24 * 3600,
         max_connections: int = 16,
+        pool_timeout_s: float = 5.0,
         on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.maxlen = maxlen
         self.ttl_s = ttl_s
-        self.redis = make_async_client(url, max_connections)
+        self.redis = make_async_client(url, max_connections, pool_timeout_s)
         self._publish = self.redis.register_script(PUBLISH_LUA)
         self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect)
 
@@ -86,6 +87,7 @@ class RedisBus:
     async def stop(self) -> None:
         await self.subscriber.stop()
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
 
     async def healthy(self) -> dict[str, Any]:
         try:
