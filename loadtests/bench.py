@@ -37,6 +37,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from loadtests.storm import run_storm, storm_rows
 from loadtests.system import raise_fd_limit
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, login, new_session, wait_until
@@ -167,7 +168,7 @@ def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: fl
 
 
 def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s: float, transport: str,
-                 json_file: Path | None, console: Console) -> int:
+                 json_file: Path | None, console: Console, storm: bool = False, storm_rate: float = 2.0) -> int:
     if sessions > streams:
         raise BenchUsageError(f"--sessions ({sessions}) cannot exceed --streams ({streams})")
     if transport not in ("raw", "fasthttp"):
@@ -254,6 +255,11 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
             })
             results["sustained"] = sustained
 
+            if storm:  # the deploy's reconnect storm (loadtests/storm.py)
+                results["storm"] = run_storm(client=client, publisher=publisher, sessions=session_ids,
+                                             redis_url=server.url, api_cpu=lambda: _cpu(api.pid),
+                                             rate=storm_rate)
+
             # The end: every stream must get its terminal status and be closed by the server.
             for session_id in session_ids:
                 publisher.publish(session_id, "completed", 100, "bench done")
@@ -315,4 +321,6 @@ def _print(results: dict[str, Any], console: Console) -> None:
     finish = results["finish"]
     table.add_row("terminal status delivered", f"{finish['terminal']:,} of {finish['streams']:,} streams, "
                   f"gaps {finish['gaps']}, duplicates {finish['duplicates']}", "")
+    for row in storm_rows(results["storm"]) if "storm" in results else []:
+        table.add_row(*row)
     console.print(table)
