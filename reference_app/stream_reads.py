@@ -13,6 +13,14 @@ Redis was healthy. Now:
 * **No gap.** A caller joins only after its subscription is confirmed, and a flight is joinable only before
   its read is sent — so every joiner's read happens after its subscription, as the lifecycle requires
   (subscribe first, read second).
+* **Watched sessions are read once.** Opens of one session rarely overlap exactly: uvicorn serves them one
+  after the other, so a flight alone still read Redis once per open in a storm (measured: 998 reads for
+  1,000 reconnects). So each flight also registers a mailbox of its own on the session's channel *before*
+  its read is sent, and keeps the view up to date from the live statuses (a ``_Watch``). While anyone
+  watches the session, later opens are answered from it without Redis: its snapshot is the newest status,
+  its log every status since the read (contiguous seqs, nothing missed, since the mailbox was registered
+  before the read). A subscriber reconnect (``RESYNC``) or a status out of sequence drops it; the last
+  stream of the session to end closes it.
 * **Admission, not refusal.** At most ``slots`` reads are in flight (fewer than the pool has connections, so
   opens never exhaust it); the rest wait in a bounded queue, each for at most ``deadline_s``. Only a full
   queue or a passed deadline refuses an open, with a reason and Retry-After.
@@ -22,13 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import itertools
+import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from reference_app.bus.base import BusMessage, SessionRecord, StatusBus
+from reference_app.bus.base import BusMessage, Mailbox, SessionRecord, StatusBus
+from reference_app.bus.subscriber import BusUnavailable
 from reference_app.metrics import Metrics
 
 __all__ = ["OpenReads", "OpenRefused", "SessionView", "ViewReader"]
+
+log = logging.getLogger(__name__)
+#: statuses a watch keeps (Redis keeps ``STATUS_STREAM_MAXLEN``, 1,000 by default): older resumes read Redis
+WATCH_LOG_MAX = 1000
 
 ViewTuple = tuple[SessionRecord | None, BusMessage | None, list[BusMessage]]
 
@@ -42,21 +58,92 @@ class ViewReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SessionView:
-    """One read of a session, shared by every open that joined it."""
+    """One read of a session, shared by every open that joined it (or answered from a watch)."""
 
     record: SessionRecord | None
     snapshot: BusMessage | None
-    #: retained statuses after the smallest Last-Event-ID of the joiners (empty if nobody resumed)
+    #: retained statuses after ``log_after``, oldest first (contiguous seqs when ``contiguous``)
     log: list[BusMessage]
     log_after: int | None
+    log_end: int = -1
+    contiguous: bool = False
+    watch: _Watch | None = field(default=None, repr=False)
 
     def after(self, seq: int) -> list[BusMessage]:
         """The replay for one joiner: retained statuses with seq > ``seq``, oldest first."""
         if self.log_after is None or seq < self.log_after:
             raise ValueError(f"this view holds the log after {self.log_after}, not after {seq}")
+        end = len(self.log) if self.log_end < 0 else self.log_end
+        if self.contiguous:
+            return self.log[seq - self.log_after:end]
         if seq == self.log_after:
-            return self.log
-        return [m for m in self.log if m.seq > seq]
+            return self.log[:end]
+        return [m for m in self.log[:end] if m.seq > seq]
+
+
+class _Watch:
+    """A session kept current from its own mailbox while streams of this process watch it."""
+
+    __slots__ = ("covered_from", "listening", "log", "mailbox", "record", "refs", "session_id", "snapshot",
+                 "task", "valid")
+
+    def __init__(self, session_id: str, listening: AbstractAsyncContextManager[Mailbox], mailbox: Mailbox) -> None:
+        self.session_id = session_id
+        self.listening = listening
+        self.mailbox = mailbox
+        self.record: SessionRecord | None = None
+        self.snapshot: BusMessage | None = None
+        self.log: list[BusMessage] = []
+        self.covered_from = 0  # the log holds every status with seq > covered_from
+        self.refs = 0
+        self.valid = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, view: SessionView) -> None:
+        self.record, self.snapshot = view.record, view.snapshot
+        base = view.after(view.log_after) if view.log_after is not None else []
+        if base and all(b.seq == a.seq + 1 for a, b in itertools.pairwise(base)):
+            self.log, self.covered_from = list(base), base[0].seq - 1
+        else:
+            self.log, self.covered_from = [], view.snapshot.seq if view.snapshot else 0
+        self.valid = view.record is not None
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Apply what the mailbox received so far (synchronously: nothing delivered before now is missed)."""
+        mailbox = self.mailbox
+        if mailbox.resync or mailbox.closed or mailbox.coalesced:
+            self.valid = False  # the subscriber reconnected (events may be missing), or it is stopping
+            return
+        for message in mailbox.drain():
+            self._apply(message)
+
+    def _apply(self, message: BusMessage) -> None:
+        last = self.snapshot.seq if self.snapshot is not None else 0
+        if message.seq <= last:
+            return  # already in the read
+        if message.seq != last + 1 or not self.valid:
+            self.valid = False  # out of sequence: Redis lost data or a status was missed; read again
+            return
+        self.snapshot = message
+        self.log.append(message)
+        if len(self.log) > WATCH_LOG_MAX:
+            self.log = self.log[-WATCH_LOG_MAX:]  # a new list: views handed out keep theirs
+            self.covered_from = self.log[0].seq - 1
+
+    def view(self) -> SessionView:
+        return SessionView(self.record, self.snapshot, self.log, self.covered_from, len(self.log), True, self)
+
+    async def follow(self) -> None:
+        """Keep the view current between opens, so the mailbox never fills up and coalesces."""
+        while self.valid:
+            item = await self.mailbox.get()
+            if item is None or not isinstance(item, BusMessage):
+                self.valid = False  # closed, or RESYNC after a subscriber reconnect
+                return
+            self._apply(item)
+            if self.valid:
+                self.catch_up()
 
 
 class OpenRefused(Exception):
@@ -89,15 +176,28 @@ class OpenReads:
         self._pending: dict[str, _Flight] = {}
         self._in_flight = 0
         self._waiters: list[asyncio.Future[None]] = []
+        self._watches: dict[str, _Watch] = {}
         self.waiting = 0  # opens waiting for a view right now (the admission queue)
         self.reads = 0  # reads sent (flights), for tests and the benchmark
+        self.watch_hits = 0  # opens answered from a watch, without Redis
 
     async def view(self, session_id: str, after: int | None, *, admission: bool = True) -> SessionView:
         """The session's record, snapshot and (if ``after`` is not None) replay after ``after``.
 
         Call only once the caller's subscription is confirmed. With ``admission`` (opens) a full queue or
         a passed deadline raises ``OpenRefused``; without (a live stream re-reading after a subscriber
-        reconnect) it only shares the flight."""
+        reconnect) it only shares the flight. Every view must be handed back with ``done``."""
+        watch = self._watches.get(session_id)
+        if watch is not None:
+            watch.catch_up()
+            if watch.valid and (after is None or after >= watch.covered_from):
+                watch.refs += 1
+                self.watch_hits += 1
+                if admission:
+                    self.metrics.opens_admitted.inc()
+                return watch.view()
+            if not watch.valid:
+                self._unwatch(watch)
         if admission and self.waiting >= self.queue_max:
             raise OpenRefused("queue_full", f"too many stream opens waiting ({self.queue_max}); retry shortly")
         flight = self._pending.get(session_id)
@@ -120,8 +220,56 @@ class OpenReads:
                                               "retry shortly") from None
         finally:
             self.waiting -= 1
+        if view.watch is not None:
+            view.watch.refs += 1
         self.metrics.opens_admitted.inc()
         return view
+
+    async def done(self, watch: _Watch | None) -> None:
+        """The caller is finished with the view it got (``view.watch``): its stream ended, or it answered
+        without streaming. The last one closes the watch."""
+        if watch is None:
+            return
+        watch.refs -= 1
+        if watch.refs <= 0:
+            await self._close_watch(watch)
+
+    def _close_if_orphaned(self, watch: _Watch) -> None:
+        if watch.refs <= 0 and watch.task is not None:  # every joiner of its flight gave up
+            asyncio.get_running_loop().create_task(self._close_watch(watch))
+
+    def _unwatch(self, watch: _Watch) -> None:
+        if self._watches.get(watch.session_id) is watch:
+            del self._watches[watch.session_id]
+
+    async def _close_watch(self, watch: _Watch) -> None:
+        self._unwatch(watch)
+        watch.valid = False
+        if watch.task is not None:
+            watch.task.cancel()
+            watch.task = None
+            await watch.listening.__aexit__(None, None, None)
+
+    async def _watch(self, session_id: str) -> _Watch | None:
+        """A mailbox of the read layer's own on the session's channel, registered before the read is sent."""
+        listening = self.bus.listen(session_id, 4 * WATCH_LOG_MAX)
+        try:
+            mailbox = await listening.__aenter__()
+        except BusUnavailable:
+            return None
+        return _Watch(session_id, listening, mailbox)
+
+    def _adopt(self, watch: _Watch, view: SessionView) -> SessionView:
+        watch.start(view)
+        watch.task = asyncio.get_running_loop().create_task(watch.follow(), name=f"sse-watch-{watch.session_id}")
+        current = self._watches.get(watch.session_id)
+        if watch.valid and (current is None or not current.valid):
+            self._watches[watch.session_id] = watch
+        # joiners take their reference when they resume (two loop turns from now); one that gave up
+        # meanwhile takes none, and if none is left the watch closes
+        asyncio.get_running_loop().call_later(1.0, self._close_if_orphaned, watch)
+        # the joiners get the flight's own view (their after may be older than the watch covers)
+        return SessionView(view.record, view.snapshot, view.log, view.log_after, watch=watch)
 
     async def _fly(self, session_id: str, flight: _Flight) -> None:
         try:
@@ -133,10 +281,17 @@ class OpenReads:
                     del self._pending[session_id]
                 self.reads += 1
                 after = flight.after
-                record, snapshot, log = await self._read(session_id, after)
+                watch = await self._watch(session_id)
+                try:
+                    record, snapshot, log = await self._read(session_id, after)
+                except BaseException:
+                    if watch is not None:
+                        await watch.listening.__aexit__(None, None, None)
+                    raise
             finally:
                 self._release_slot()
-            flight.future.set_result(SessionView(record, snapshot, log, after))
+            view = SessionView(record, snapshot, log, after)
+            flight.future.set_result(self._adopt(watch, view) if watch is not None else view)
         except asyncio.CancelledError:
             flight.future.cancel()
             raise

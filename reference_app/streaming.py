@@ -131,15 +131,21 @@ class StatusStream(Response):
             await self._refuse(scope, receive, send, "bus_unavailable",
                                "status bus unavailable: Redis did not confirm the subscription", 503, 2)
             return
+        self._view: SessionView | None = None
         try:
             response = await self._decide()
-            if response is not None:
-                await response(scope, receive, send)
-                return
+            watch = self._view.watch if self._view is not None else None
             try:
-                await self._run(receive, send, mailbox)
+                if response is not None:
+                    self._view = None
+                    await response(scope, receive, send)
+                    return
+                try:
+                    await self._run(receive, send, mailbox)
+                finally:
+                    ctx.registry.release(self)
             finally:
-                ctx.registry.release(self)
+                await ctx.reads.done(watch)
         finally:
             await listening.__aexit__(None, None, None)
 
@@ -222,8 +228,9 @@ class StatusStream(Response):
         ctx.registry.supervise()
 
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        assert self._view is not None
         first, last, done = self._opening(self._view, settings.sse_retry_ms)
-        del self._view  # the shared view (and its replay) must not live as long as the stream
+        self._view = None  # the shared view (and its replay) must not live as long as the stream
         await self._send(send, first)
         del first  # this frame lives as long as the stream: do not pin the opening bytes
         last_seq = last.seq if last is not None else self.last_event_id or 0
@@ -245,6 +252,7 @@ class StatusStream(Response):
             if item is RESYNC:
                 after = max(0, last_seq - 1)
                 view = await ctx.reads.view(self.session_id, after, admission=False)
+                await ctx.reads.done(view.watch)
                 batch = view.after(after)
                 if last is not None and (not batch or batch[0].payload != last.payload):
                     # The log no longer holds what this client saw: Redis came back without its data

@@ -185,3 +185,40 @@ async def test_without_admission_the_same_storm_gets_503_pool_saturated(stack: S
         assert json.loads(bytes(call.body))["reason"] == "pool_saturated"
         assert dict(call.start_message["headers"]).get(b"retry-after")
     await close_all([call for call in streams if call.start_message["status"] == 200])
+
+
+async def test_opens_one_after_another_are_answered_from_the_watch(stack: Stack, server: EmbeddedRedis) -> None:
+    """Opens of a watched session need no Redis read however far apart they come, and still see every
+    status: the watch registered its mailbox before its read, so nothing published since is missed."""
+    record = await stack.bus.create_session("alice", "watched")
+    reads = stack.app.state.stream_context.reads
+    first = stack.call(record.id)
+    assert await first.status() == 200
+    await first.events_until(lambda events: len(events) >= 1)
+    assert reads.reads == 1
+    for step in (1, 2):
+        await stack.bus.publish(record.id, "processing", step * 10, f"step {step}")
+    await first.events_until(lambda events: len(events) >= 3)
+    before = calls(server)
+
+    fresh, resumed = stack.call(record.id), stack.call(record.id, last_event_id=1)
+    for call in (fresh, resumed):
+        assert await call.status() == 200
+    await fresh.events_until(lambda events: len(events) >= 1)
+    await resumed.events_until(lambda events: len(events) >= 2)
+    assert [e.id for e in fresh.events] == ["3"] and [e.id for e in resumed.events] == ["2", "3"]
+    after = calls(server)
+    assert reads.reads == 1 and reads.watch_hits == 2
+    assert all(after.get(c, 0) == before.get(c, 0) for c in ("hgetall", "xrevrange", "xrange", "exec"))
+
+    await stack.bus.publish(record.id, "completed", 100, "done")
+    for call in (first, fresh, resumed):
+        await call.events_until(lambda events: events[-1].id == "4")
+        await call.finished(5)
+    # the last stream closed the watch: nothing of the session stays subscribed, the next open reads again
+    assert stack.bus.subscriber_stats()["listeners"] == 0
+    late = stack.call(record.id, last_event_id=2)
+    assert await late.status() == 200
+    await late.events_until(lambda events: len(events) >= 2)
+    assert [e.id for e in late.events] == ["3", "4"] and reads.reads == 2
+    await late.finished(5)
