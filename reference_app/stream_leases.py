@@ -138,9 +138,17 @@ class RedisLeases:
                 return
 
     async def _flush_acquires(self) -> None:
-        await asyncio.sleep(0)  # let every open of this loop turn join the batch
-        batch, self._acquires = self._acquires, defaultdict(list)
-        self._acquire_task = None
+        # Group commit: one batch in flight at a time; what arrives meanwhile forms the next batch. No
+        # added latency when idle, and under a storm one round trip per batch, not per open.
+        try:
+            await asyncio.sleep(0)  # let every open of this loop turn join the first batch
+            while self._acquires:
+                batch, self._acquires = self._acquires, defaultdict(list)
+                await self._send_acquires(batch)
+        finally:
+            self._acquire_task = None
+
+    async def _send_acquires(self, batch: dict[str, list[tuple[str, asyncio.Future[bool]]]]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 # EVAL, not EVALSHA: Redis caches the compiled script by its hash anyway, and a pipeline
@@ -161,18 +169,21 @@ class RedisLeases:
                     future.set_result(bool(int(reply[index])))
 
     async def _flush_releases(self) -> None:
-        await asyncio.sleep(0)
-        batch, self._releases = self._releases, defaultdict(list)
-        self._release_task = None
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for user, ids in batch.items():
-                    pipe.zrem(lease_key(user), *ids)
-                self._count("lease_release")
-                await pipe.execute()
-        except RedisError as exc:  # the leases expire within ttl_s anyway
-            log.warning("could not release %d stream leases (%s); they expire in %ss",
-                        sum(map(len, batch.values())), type(exc).__name__, self.ttl_ms / 1000)
+            await asyncio.sleep(0)
+            while self._releases:
+                batch, self._releases = self._releases, defaultdict(list)
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for user, ids in batch.items():
+                            pipe.zrem(lease_key(user), *ids)
+                        self._count("lease_release")
+                        await pipe.execute()
+                except RedisError as exc:  # the leases expire within ttl_s anyway
+                    log.warning("could not release %d stream leases (%s); they expire in %ss",
+                                sum(map(len, batch.values())), type(exc).__name__, self.ttl_ms / 1000)
+        finally:
+            self._release_task = None
 
     async def refresh(self, held: Mapping[str, Iterable[str]]) -> None:
         entries = {user: list(ids) for user, ids in held.items()}
