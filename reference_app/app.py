@@ -6,6 +6,7 @@ which breaks streaming disconnect handling and multiplies per-stream memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,9 +72,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await the_bus.start()
+        sampler = asyncio.ensure_future(metrics.run_sampler())  # multiprocess mode only; ends at once else
         try:
             yield
         finally:
+            sampler.cancel()
             app.state.streams.begin_shutdown()
             await app.state.streams.stop()
             await the_bus.stop()
