@@ -148,3 +148,67 @@ def storm_rows(storm: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("storm: Redis commands per reconnect", f"{storm['redis_commands_per_reconnect']} "
          f"{storm['redis_commands']}", ""),
     ]
+
+
+class ClientGroup:
+    """Several bench client processes as one (``--clients K``): a process may hold at most as many sockets as
+    its open-files limit (20,000 here), so 20,000 streams need two. Commands go to every client; answers are
+    merged: counts are summed, ``seconds``/``all_live_s``/``waited_s`` are the maximum (exact), and latency
+    percentiles are the maximum of the per-client percentiles — an upper bound, flagged ``merged_percentiles``.
+    """
+
+    def __init__(self, clients: Sequence[Any]) -> None:
+        self.clients = list(clients)
+
+    @property
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.clients]
+
+    @property
+    def pid(self) -> int:
+        return int(self.clients[0].pid)
+
+    def send(self, line: str) -> None:
+        for client in self.clients:
+            client.send(line)
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        return merge_answers([client.receive(timeout) for client in self.clients])
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+_MAX_KEYS = {"seconds", "all_live_s", "waited_s", "cut_s"}
+
+
+def merge_answers(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    if len(answers) == 1:
+        return answers[0]
+    merged: dict[str, Any] = {}
+    for key, first in answers[0].items():
+        values = [a.get(key) for a in answers]
+        if key in _MAX_KEYS:
+            present = [v for v in values if v is not None]
+            merged[key] = max(present) if len(present) == len(values) else None
+        elif isinstance(first, bool | str):
+            merged[key] = first
+        elif isinstance(first, int | float):
+            merged[key] = sum(v or 0 for v in values)
+        elif isinstance(first, dict) and key.endswith("_ms"):
+            merged[key] = {q: max((v or {}).get(q) or 0 for v in values) if all((v or {}).get(q) is not None
+                                                                                  for v in values) else None
+                           for q in first}
+            merged["merged_percentiles"] = True
+        elif isinstance(first, dict):
+            counts: dict[str, Any] = {}
+            for value in values:
+                for k, n in (value or {}).items():
+                    counts[k] = counts.get(k, 0) + n if isinstance(n, int | float) else n
+            merged[key] = counts
+        elif isinstance(first, list):
+            merged[key] = sorted({item for value in values for item in (value or [])})
+        else:
+            merged[key] = first
+    return merged
