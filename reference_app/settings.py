@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     sse_open_deadline_s: float = Field(
         default=20.0, gt=0, description="an open not admitted within this long gets 503 with Retry-After"
     )
+    sse_listen_sockets: int = Field(
+        default=4, ge=1, le=64, description="listening sockets per API process (SO_REUSEPORT): each queues up to "
+        "somaxconn new connections, so a reconnect storm is not dropped into SYN retries"
+    )
     sse_lease_ttl_s: float = Field(
         default=30.0, ge=3, description="per-user cap leases in Redis expire this long after a crash"
     )

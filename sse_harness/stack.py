@@ -39,7 +39,7 @@ def serve(
     if code is not None:
         raise typer.Exit(code)
     run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd,
-        send_timeout_s=settings.sse_send_timeout_s)
+        send_timeout_s=settings.sse_send_timeout_s, listen_sockets=settings.sse_listen_sockets)
 
 
 def worker(
