@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,6 +74,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await the_bus.start()
+        await app.state.streams.start()
         sampler = asyncio.ensure_future(metrics.run_sampler())  # multiprocess mode only; ends at once else
         try:
             yield
@@ -127,10 +130,11 @@ def _registry(settings: Settings, bus: StatusBus, metrics: Metrics) -> StreamReg
     """The per-user cap lives in Redis when the bus does (it then holds across processes and instances)."""
     cap = settings.sse_max_streams_per_user
     redis = getattr(bus, "redis", None)
+    owner = settings.sse_instance_id or f"{socket.gethostname()}:pid{os.getpid()}"
     leases: LeaseStore = LocalLeases(cap)
     if redis is not None:
-        leases = RedisLeases(redis, cap, settings.sse_lease_ttl_s,
+        leases = RedisLeases(redis, cap, settings.sse_lease_ttl_s, owner,
                              on_round_trip=lambda op: metrics.redis_round_trips.labels(op).inc())
     heartbeat, send_timeout = settings.sse_heartbeat_s, settings.sse_send_timeout_s
     return StreamRegistry(leases, tick_s=max(0.02, min(1.0, heartbeat / 4, send_timeout / 4)),
-                          refresh_s=settings.sse_lease_ttl_s / 3)
+                          refresh_s=settings.sse_lease_ttl_s / 3, owner=owner)

@@ -148,6 +148,18 @@ def accept_queues(host: str, port: int, fd: int | None, count: int) -> list[sock
     return sockets
 
 
+def instance_id(host: str, port: int, fd: int | None) -> str:
+    """Where this API process serves (host, port, worker number): stable across a restart in the same place.
+    A platform's own instance id, if set as ``SSE_INSTANCE_ID``, takes precedence."""
+    if fd is not None:
+        probe = socket.socket(fileno=os.dup(fd))
+        try:
+            port = probe.getsockname()[1]
+        finally:
+            probe.close()
+    return f"{socket.gethostname()}:{port}:w{os.environ.get(WORKER_ENV, '0')}"
+
+
 # -- several processes on one port ------------------------------------------------------------------------
 
 WORKER_ENV = "SSE_WORKER_INDEX"
@@ -202,6 +214,8 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> None:
         env = {"PROMETHEUS_MULTIPROC_DIR": self.metrics_dir, WORKER_ENV: str(index), "WEB_CONCURRENCY": "1"}
+        if "SSE_INSTANCE_ID" in os.environ:  # a platform's id: each worker gets its own place in it
+            env["SSE_INSTANCE_ID"] = f"{os.environ['SSE_INSTANCE_ID']}:w{index}"
         self.workers[index] = spawn(self.worker_args(self.sock.fileno()), env, pass_fds=[self.sock.fileno()])
 
     def _signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="listening sockets per API process (SO_REUSEPORT): each queues up to "
         "somaxconn new connections, so a reconnect storm is not dropped into SYN retries"
     )
+    sse_instance_id: str | None = Field(
+        default=None, description="where this API process runs (serve: host:port:worker); a process started "
+        "again with the same id frees the cap leases its crashed predecessor left"
+    )
     sse_lease_ttl_s: float = Field(
         default=30.0, ge=3, description="per-user cap leases in Redis expire this long after a crash"
     )

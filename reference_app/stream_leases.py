@@ -6,7 +6,10 @@
   so the cap holds across API processes and instances. A Lua script drops expired members, counts and adds
   atomically: concurrent opens on any number of processes never overshoot. Every process refreshes the
   expiry of its own leases (``refresh``, driven by the stream supervisor every ``ttl_s / 3``), so a
-  crashed or SIGKILLed process frees its leases within ``ttl_s``.
+  crashed or SIGKILLed process frees its leases within ``ttl_s``. A process started again in the same place
+  (same ``SSE_INSTANCE_ID``: host, port and worker number by default) frees its predecessor's leases at once
+  (``reclaim``): without that, a crash-and-restart refused every reconnect with 429 until the dead process's
+  leases expired (measured in tests/faults/test_api_crash.py: 36 s instead of 5 s).
 
 Why batched: a reconnect storm must cost O(batches), not O(viewers), in Redis round trips. Acquires and
 releases requested in the same event-loop turn go out together — one script call per user in one pipeline.
@@ -32,6 +35,11 @@ def lease_key(user: str) -> str:
     return f"sse:streams:{{{user}}}"
 
 
+def owner_key(owner: str) -> str:
+    """The lease sets this instance has written to (so a successor can reclaim its leases)."""
+    return f"sse:lease-owner:{{{owner}}}"
+
+
 class LeaseStore(Protocol):
     cap: int
 
@@ -49,6 +57,10 @@ class LeaseStore(Protocol):
 
     async def flush(self) -> None:
         """Wait for background releases (tests, shutdown)."""
+        ...
+
+    async def reclaim(self) -> int:
+        """At start-up: free the leases a predecessor in the same place left behind; returns how many."""
         ...
 
 
@@ -76,6 +88,9 @@ class LocalLeases:
 
     async def flush(self) -> None:
         return None
+
+    async def reclaim(self) -> int:
+        return 0
 
 
 # KEYS[1] = the user's lease set; ARGV = cap, ttl_ms, lease ids...; returns 1/0 per lease id, in order.
@@ -110,11 +125,26 @@ return 1
 """
 
 
+# KEYS[1] = a user's lease set; ARGV[1] = an owner prefix: remove that owner's leases.
+RECLAIM_LUA = """
+local removed = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #ARGV[1]) == ARGV[1] then
+    redis.call('ZREM', KEYS[1], member)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
 class RedisLeases:
-    def __init__(self, redis: aioredis.Redis, cap: int, ttl_s: float,
+    def __init__(self, redis: aioredis.Redis, cap: int, ttl_s: float, owner: str,
                  on_round_trip: Callable[[str], None] | None = None) -> None:
         self.redis = redis
         self.cap = cap
+        self.owner = owner
+        self._noted: set[str] = set()  # users whose lease set is listed under this owner already
         self.ttl_ms = max(1000, int(ttl_s * 1000))
         self._count = on_round_trip or (lambda _op: None)
         self._acquires: dict[str, list[tuple[str, asyncio.Future[bool]]]] = defaultdict(list)
@@ -155,11 +185,17 @@ class RedisLeases:
                 # of registered scripts costs an extra SCRIPT EXISTS round trip per execute in redis-py
                 for user, entries in batch.items():
                     pipe.eval(ACQUIRE_LUA, 1, lease_key(user), self.cap, self.ttl_ms, *(i for i, _ in entries))
+                new_users = [user for user in batch if user not in self._noted]
+                if new_users:
+                    pipe.sadd(owner_key(self.owner), *map(lease_key, new_users))
+                    pipe.pexpire(owner_key(self.owner), 3 * self.ttl_ms)
                 self._count("lease_acquire")
                 replies = await pipe.execute(raise_on_error=False)
         except RedisError as exc:
             replies = [exc] * len(batch)
-        for (_user, entries), reply in zip(batch.items(), replies, strict=True):
+        else:
+            self._noted.update(new_users)
+        for (_user, entries), reply in zip(batch.items(), replies[:len(batch)], strict=True):
             for index, (_id, future) in enumerate(entries):
                 if future.done():
                     continue
@@ -193,8 +229,24 @@ class RedisLeases:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, ids in entries.items():
                 pipe.eval(REFRESH_LUA, 1, lease_key(user), self.ttl_ms, *ids)
+            pipe.pexpire(owner_key(self.owner), 3 * self.ttl_ms)
             self._count("lease_refresh")
             await pipe.execute()
+
+    async def reclaim(self) -> int:
+        key = owner_key(self.owner)
+        sets = await self.redis.smembers(key)
+        if not sets:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lease_set in sets:
+                pipe.eval(RECLAIM_LUA, 1, lease_set, self.owner + "|")
+            pipe.delete(key)
+            replies = await pipe.execute()
+        removed = sum(int(n) for n in replies[:-1])
+        if removed:
+            log.warning("freed %d stream leases left by a previous process of instance %s", removed, self.owner)
+        return removed
 
     async def flush(self) -> None:
         for task in (self._acquire_task, self._release_task):

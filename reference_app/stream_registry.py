@@ -64,8 +64,10 @@ class StreamRegistry:
     opened_total: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False
     _supervisor: asyncio.Task[None] | None = None
-    #: lease ids are unique across processes and restarts: a crashed process's leases never collide
-    _token: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    #: this process's place (``SSE_INSTANCE_ID``); lease ids are ``<owner>|<boot>:<n>``, unique across
+    #: processes and restarts, and a successor in the same place reclaims ``<owner>|*`` at start-up
+    owner: str = field(default_factory=lambda: f"pid{os.getpid()}")
+    _boot: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
@@ -73,7 +75,14 @@ class StreamRegistry:
         return self.leases.cap
 
     def new_lease_id(self) -> str:
-        return f"{self._token}:{next(self._ids)}"
+        return f"{self.owner}|{self._boot}:{next(self._ids)}"
+
+    async def start(self) -> None:
+        """Free the leases a crashed predecessor in the same place left (see ``stream_leases``)."""
+        try:
+            await self.leases.reclaim()
+        except RedisError as exc:  # they expire by themselves
+            log.warning("could not reclaim stream leases (%s)", type(exc).__name__)
 
     async def admit(self, stream: Supervised) -> bool:
         """Take one of the user's slots for ``stream``; False at the cap or while shutting down."""

@@ -24,15 +24,16 @@ def serve(
 ) -> None:
     """Run the API (uvicorn) against REDIS_URL; SIGTERM ends open streams within SSE_SHUTDOWN_GRACE_S."""
     from reference_app.app import create_app
-    from reference_app.server import run, serve_workers
+    from reference_app.server import instance_id, run, serve_workers
     from reference_app.settings import Settings
 
     code: int | None = None
     try:
-        settings = Settings()
         if workers.strip() != "1":
-            code = serve_workers(workers, host, port, fd, log_level, settings)
+            code = serve_workers(workers, host, port, fd, log_level, Settings())
         else:
+            os.environ.setdefault("SSE_INSTANCE_ID", instance_id(host, port, fd))  # reclaims a crashed one's
+            settings = Settings()
             application = create_app(settings)
     except (ValueError, RuntimeError, OSError) as exc:
         raise fail(str(exc)) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psutil
@@ -80,30 +81,54 @@ def test_the_cap_holds_across_two_instances(start_api: Callable[..., ApiProcess]
     asyncio.run(scenario())
 
 
-def test_a_killed_workers_leases_expire(start_api: Callable[..., ApiProcess]) -> None:
-    api = start_api(WEB_CONCURRENCY="2", SSE_MAX_STREAMS_PER_USER="2", SSE_LEASE_TTL_S="3",
-                    SSE_HEARTBEAT_S="5")
-    token = login(api.url, "crash")
+def hold(client: httpx.Client, url: str, token: str, count: int) -> list[Any]:
+    held = [client.stream("GET", url, headers=bearer(token)) for _ in range(count)]
+    assert [stream.__enter__().status_code for stream in held] == [200] * count
+    return held
+
+
+def let_go(held: list[Any]) -> None:
+    for stream in held:
+        with contextlib.suppress(httpx.HTTPError):  # their process was killed: the connections are gone
+            stream.__exit__(None, None, None)
+
+
+def test_a_killed_instances_leases_expire(start_api: Callable[..., ApiProcess]) -> None:
+    """SIGKILL: nothing is released. Another instance admits the user again once the dead one's leases
+    expire (SSE_LEASE_TTL_S), not before."""
+    env = {"SSE_MAX_STREAMS_PER_USER": "2", "SSE_LEASE_TTL_S": "3", "SSE_HEARTBEAT_S": "5"}
+    doomed, survivor = start_api(**env), start_api(**env)
+    token = login(doomed.url, "crash")
+    sid = new_session(doomed.url, token)
+    path = f"/api/v1/sessions/{sid}/status/stream"
+    with httpx.Client(timeout=10) as client:
+        held = hold(client, doomed.url + path, token, 2)
+        assert client.get(survivor.url + path, headers=bearer(token)).status_code == 429
+        doomed.kill()
+
+        def admitted() -> bool:
+            with client.stream("GET", survivor.url + path, headers=bearer(token)) as probe:
+                return probe.status_code == 200
+
+        wait_until(admitted, 20, 0.25, "a slot freed by the expiry of the killed instance's leases")
+        let_go(held)
+
+
+def test_a_process_started_again_in_its_place_frees_its_predecessors_leases(
+        start_api: Callable[..., ApiProcess]) -> None:
+    """A crash and restart on the same host and port (same SSE_INSTANCE_ID) must not wait for the lease
+    expiry: every client reconnects at once and would get 429 until then (the default TTL is 30 s)."""
+    api = start_api(SSE_MAX_STREAMS_PER_USER="3", SSE_HEARTBEAT_S="5")
+    token = login(api.url, "phoenix")
     sid = new_session(api.url, token)
     url = f"{api.url}/api/v1/sessions/{sid}/status/stream"
     with httpx.Client(timeout=10) as client:
-        held = [client.stream("GET", url, headers=bearer(token)) for _ in range(2)]
-        responses = [stream.__enter__() for stream in held]
-        assert [r.status_code for r in responses] == [200, 200]
-        assert client.get(url, headers=bearer(token)).status_code == 429
-        holders = [w for w in workers_of(api) if served_by(w, api.port)]
-        for worker in holders:
-            worker.kill()  # SIGKILL: no release; only the lease expiry frees the slots
-        # the parent starts the dead workers again; the leases run out within SSE_LEASE_TTL_S
-
-        def admitted() -> bool:
-            with client.stream("GET", url, headers=bearer(token)) as probe:
-                return probe.status_code == 200
-
-        wait_until(admitted, 20, 0.25, "a slot freed by the expiry of the killed worker's leases")
-        for stream in held:
-            with contextlib.suppress(httpx.HTTPError):  # their worker was killed: the connections are gone
-                stream.__exit__(None, None, None)
+        held = hold(client, url, token, 3)
+        api.kill()
+        let_go(held)
+        api.start()
+        assert [s.__enter__().status_code for s in (client.stream("GET", url, headers=bearer(token))
+                                                    for _ in range(3))] == [200] * 3
 
 
 def test_sigterm_drains_every_worker(start_api: Callable[..., ApiProcess]) -> None:
