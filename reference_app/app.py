@@ -12,12 +12,14 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp
 
 from reference_app import __version__
 from reference_app.api import auth_routes, health, sessions, streams
@@ -84,7 +86,7 @@ def create_app(
             await app.state.streams.stop()
             await the_bus.stop()
 
-    app = FastAPI(title="SSE status reference app", version=__version__, lifespan=lifespan)
+    app = ReferenceAPI(title="SSE status reference app", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.bus = bus
     app.state.jobs = jobs
@@ -112,18 +114,28 @@ def create_app(
 
     pages.mount(app)
 
-    if stream_fast_path:
-        app.add_middleware(StreamFastPath)
+    cors: dict[str, Any] = {}
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After"],
-        )
+        cors = {"allow_origins": settings.cors_origins, "allow_credentials": True, "allow_methods": ["GET", "POST"],
+                "allow_headers": ["Authorization", "Content-Type", "Last-Event-ID", "If-None-Match"],
+                "expose_headers": ["ETag", "Retry-After"]}
+        app.add_middleware(CORSMiddleware, **cors)
+    app.stream_fast_path = {"cors": cors} if stream_fast_path else None
     return app
+
+
+class ReferenceAPI(FastAPI):
+    """FastAPI with the stream route's fast path outermost, in front of Starlette's and FastAPI's own
+    middleware (ServerErrorMiddleware, exception telemetry, body limit): an open stream then keeps none of
+    their frames alive, and no delivery passes through their ``send`` wrappers."""
+
+    stream_fast_path: dict[str, Any] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.stream_fast_path is None:
+            return stack
+        return StreamFastPath(stack, **self.stream_fast_path)
 
 
 def _registry(settings: Settings, bus: StatusBus, metrics: Metrics) -> StreamRegistry:

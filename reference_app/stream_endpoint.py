@@ -16,10 +16,11 @@ router against ~17 KB through the fast path (docs/performance.md).
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import Any, cast
 
 from fastapi import HTTPException
 from starlette.datastructures import State
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,11 +46,19 @@ def open_status_stream(
 class StreamFastPath:
     """Pure-ASGI middleware: serves GET on the stream path without FastAPI's per-request machinery."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, cors: dict[str, Any] | None = None) -> None:
         self.app = app
+        # in front of the app's own middleware: CORS, if configured, is applied to the streams here too
+        self._streams: ASGIApp = CORSMiddleware(self._serve, **cors) if cors else self._serve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = STREAM_PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if scope["type"] == "http" and STREAM_PATH.fullmatch(scope["path"]) is not None:
+            await self._streams(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = STREAM_PATH.fullmatch(scope["path"])
         if match is None or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
