@@ -44,15 +44,20 @@ def open_status_stream(
 
 
 class StreamFastPath:
-    """Pure-ASGI middleware: serves GET on the stream path without FastAPI's per-request machinery."""
+    """Pure ASGI: serves GET on the stream path without FastAPI's per-request machinery; anything else goes
+    to ``app``. ``ReferenceAPI`` calls it before its own ``__call__``; as a middleware it works anywhere."""
 
     def __init__(self, app: ASGIApp, cors: dict[str, Any] | None = None) -> None:
         self.app = app
         # in front of the app's own middleware: CORS, if configured, is applied to the streams here too
         self._streams: ASGIApp = CORSMiddleware(self._serve, **cors) if cors else self._serve
 
+    @staticmethod
+    def matches(scope: Scope) -> bool:
+        return STREAM_PATH.fullmatch(scope["path"]) is not None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and STREAM_PATH.fullmatch(scope["path"]) is not None:
+        if scope["type"] == "http" and self.matches(scope):
             await self._streams(scope, receive, send)
             return
         await self.app(scope, receive, send)

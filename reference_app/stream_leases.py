@@ -157,7 +157,7 @@ class RedisLeases:
         self._acquires[user].append((lease_id, future))
         if self._acquire_task is None:
             self._acquire_task = asyncio.get_running_loop().create_task(self._flush_acquires())
-        return await asyncio.shield(future)
+        return await future  # cancelled: the batch gives back a slot Redis granted it (_send_acquires)
 
     def release(self, user: str, lease_id: str) -> None:
         self._releases[user].append(lease_id)
@@ -195,9 +195,11 @@ class RedisLeases:
             replies = [exc] * len(batch)
         else:
             self._noted.update(new_users)
-        for (_user, entries), reply in zip(batch.items(), replies[:len(batch)], strict=True):
-            for index, (_id, future) in enumerate(entries):
-                if future.done():
+        for (user, entries), reply in zip(batch.items(), replies[:len(batch)], strict=True):
+            for index, (lease_id, future) in enumerate(entries):
+                if future.done():  # its open was cancelled (client gone) while Redis granted the slot
+                    if not isinstance(reply, Exception) and int(reply[index]):
+                        self.release(user, lease_id)
                     continue
                 if isinstance(reply, Exception):
                     future.set_exception(reply)
