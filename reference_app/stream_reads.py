@@ -32,9 +32,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from reference_app.bus.base import BusMessage, Mailbox, SessionRecord, StatusBus
 from reference_app.bus.subscriber import BusUnavailable
@@ -134,6 +135,21 @@ class _Watch:
     def view(self) -> SessionView:
         return SessionView(self.record, self.snapshot, self.log, self.covered_from, len(self.log), True, self)
 
+    def extend(self, view: SessionView) -> bool:
+        """Take older statuses from a newer read (contiguous, reaching the log's start); False if it cannot."""
+        self.catch_up()
+        if not self.valid or view.log_after is None or view.log_after >= self.covered_from:
+            return False
+        older = view.after(view.log_after)
+        if not older or older[0].seq != view.log_after + 1 or older[-1].seq < self.covered_from:
+            return False
+        if any(b.seq != a.seq + 1 for a, b in itertools.pairwise(older)):
+            return False
+        keep = older[: self.covered_from - older[0].seq + 1]
+        self.log = (keep + self.log)[-WATCH_LOG_MAX:]  # a new list: views handed out keep theirs
+        self.covered_from = self.log[0].seq - 1
+        return True
+
     async def follow(self) -> None:
         """Keep the view current between opens, so the mailbox never fills up and coalesces."""
         while self.valid:
@@ -177,6 +193,7 @@ class OpenReads:
         self._in_flight = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._watches: dict[str, _Watch] = {}
+        self._background: set[asyncio.Task[object]] = set()
         self.waiting = 0  # opens waiting for a view right now (the admission queue)
         self.reads = 0  # reads sent (flights), for tests and the benchmark
         self.watch_hits = 0  # opens answered from a watch, without Redis
@@ -236,7 +253,12 @@ class OpenReads:
 
     def _close_if_orphaned(self, watch: _Watch) -> None:
         if watch.refs <= 0 and watch.task is not None:  # every joiner of its flight gave up
-            asyncio.get_running_loop().create_task(self._close_watch(watch))
+            self._spawn(self._close_watch(watch))
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._background.discard)
 
     def _unwatch(self, watch: _Watch) -> None:
         if self._watches.get(watch.session_id) is watch:
@@ -260,16 +282,24 @@ class OpenReads:
         return _Watch(session_id, listening, mailbox)
 
     def _adopt(self, watch: _Watch, view: SessionView) -> SessionView:
-        watch.start(view)
-        watch.task = asyncio.get_running_loop().create_task(watch.follow(), name=f"sse-watch-{watch.session_id}")
+        loop = asyncio.get_running_loop()
         current = self._watches.get(watch.session_id)
-        if watch.valid and (current is None or not current.valid):
-            self._watches[watch.session_id] = watch
-        # joiners take their reference when they resume (two loop turns from now); one that gave up
-        # meanwhile takes none, and if none is left the watch closes
-        asyncio.get_running_loop().call_later(1.0, self._close_if_orphaned, watch)
+        if current is not None and current.valid and current.extend(view):
+            # this flight only read older statuses for resumes the watch did not cover: the watch now
+            # covers them too (later resumes from there need no read), and stays the session's only one
+            self._spawn(watch.listening.__aexit__(None, None, None))
+            shared = current
+        else:
+            watch.start(view)
+            watch.task = loop.create_task(watch.follow(), name=f"sse-watch-{watch.session_id}")
+            if watch.valid and (current is None or not current.valid):
+                self._watches[watch.session_id] = watch
+            # joiners take their reference when they resume (two loop turns from now); one that gave up
+            # meanwhile takes none, and if none is left the watch closes
+            loop.call_later(1.0, self._close_if_orphaned, watch)
+            shared = watch
         # the joiners get the flight's own view (their after may be older than the watch covers)
-        return SessionView(view.record, view.snapshot, view.log, view.log_after, watch=watch)
+        return SessionView(view.record, view.snapshot, view.log, view.log_after, watch=shared)
 
     async def _fly(self, session_id: str, flight: _Flight) -> None:
         try:

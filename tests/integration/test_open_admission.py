@@ -222,3 +222,23 @@ async def test_opens_one_after_another_are_answered_from_the_watch(stack: Stack,
     await late.events_until(lambda events: len(events) >= 2)
     assert [e.id for e in late.events] == ["3", "4"] and reads.reads == 2
     await late.finished(5)
+
+
+async def test_a_resume_from_before_the_watch_extends_it(stack: Stack) -> None:
+    record = await stack.bus.create_session("alice", "older")
+    for step in (1, 2, 3):
+        await stack.bus.publish(record.id, "processing", step * 10, f"step {step}")
+    reads = stack.app.state.stream_context.reads
+    first = stack.call(record.id)  # fresh: the watch starts at the snapshot (seq 4)
+    assert await first.status() == 200
+    await first.events_until(lambda events: len(events) >= 1)
+    older = stack.call(record.id, last_event_id=1)  # before what the watch holds: one read...
+    assert await older.status() == 200
+    await older.events_until(lambda events: len(events) >= 3)
+    assert reads.reads == 2
+    again = stack.call(record.id, last_event_id=2)  # ...which the watch keeps: no read for the next
+    assert await again.status() == 200
+    await again.events_until(lambda events: len(events) >= 2)
+    assert reads.reads == 2 and reads.watch_hits >= 1
+    assert [e.id for e in older.events] == ["2", "3", "4"] and [e.id for e in again.events] == ["3", "4"]
+    await close_all([first, older, again])
