@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import redis
 
+from sse_contract.status import StatusChange
+
 __all__ = ["STORM_TARGETS", "STREAM_PATH_COMMANDS", "run_storm"]
 
 #: The issue's done-when for one API process on this 2-core box.
@@ -42,7 +44,7 @@ class _Client(Protocol):
 
 
 class _Publisher(Protocol):
-    def publish(self, session_id: str, status: str, progress: float, message: str = "") -> Any: ...
+    def publish(self, session_id: str, change: StatusChange, publish_id: str | None = None) -> Any: ...
 
 
 def command_calls(redis_url: str) -> dict[str, int]:
@@ -72,7 +74,7 @@ class _Jobs(threading.Thread):
                 if pause > 0 and self.stopping.wait(pause):  # pacing, not waiting for a condition
                     break
                 session_id = self.sessions[count % len(self.sessions)]
-                self.publisher.publish(session_id, "processing", 70 + count % 20, f"storm {count}")
+                self.publisher.publish(session_id, StatusChange("processing", 70 + count % 20, f"storm {count}"))
                 self.published[session_id] += 1
                 count += 1
         except BaseException as exc:  # reported by run_storm: a phase without its publishes proves nothing

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from starlette.responses import JSONResponse
 
 from reference_app.auth import User
-from reference_app.bus.base import SessionRecord
+from reference_app.bus.protocol import SessionRecord
 
 __all__ = ["NOT_FOUND", "owned", "parse_session_id", "redis_failure", "store_unavailable", "validation_error"]
 

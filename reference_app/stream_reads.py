@@ -37,7 +37,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from reference_app.bus.base import BusMessage, Mailbox, SessionRecord, StatusBus
+from reference_app.bus.mailbox import Mailbox
+from reference_app.bus.message import BusMessage
+from reference_app.bus.protocol import SessionRecord, StatusBus
 from reference_app.bus.subscriber import BusUnavailable
 from reference_app.metrics import Metrics
 

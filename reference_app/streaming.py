@@ -37,7 +37,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from reference_app.auth import User
-from reference_app.bus.base import HEARTBEAT_DUE, RESYNC, BusMessage, Mailbox, StatusBus
+from reference_app.bus.mailbox import HEARTBEAT_DUE, RESYNC, Mailbox
+from reference_app.bus.message import BusMessage
+from reference_app.bus.protocol import StatusBus
 from reference_app.bus.subscriber import BusUnavailable
 from reference_app.errors import http_error, owned, redis_failure, store_unavailable
 from reference_app.metrics import Metrics

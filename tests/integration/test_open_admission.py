@@ -22,6 +22,7 @@ import redis
 from reference_app.app import create_app
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.stream_reads import OpenReads
+from sse_contract.status import StatusChange
 from tests.asgi.harness import StreamCall, auth_header, make_settings
 
 pytestmark = pytest.mark.integration
@@ -94,7 +95,7 @@ async def close_all(streams: list[StreamCall]) -> None:
 async def test_concurrent_opens_of_one_session_share_one_read(stack: Stack, server: EmbeddedRedis) -> None:
     record = await stack.bus.create_session("alice", "storm")
     for step in (1, 2):
-        await stack.bus.publish(record.id, "processing", step * 10, f"step {step}")
+        await stack.bus.publish(record.id, StatusChange("processing", step * 10, f"step {step}"))
     before = calls(server)
 
     fresh = [stack.call(record.id) for _ in range(VIEWERS // 2)]
@@ -197,7 +198,7 @@ async def test_opens_one_after_another_are_answered_from_the_watch(stack: Stack,
     await first.events_until(lambda events: len(events) >= 1)
     assert reads.reads == 1
     for step in (1, 2):
-        await stack.bus.publish(record.id, "processing", step * 10, f"step {step}")
+        await stack.bus.publish(record.id, StatusChange("processing", step * 10, f"step {step}"))
     await first.events_until(lambda events: len(events) >= 3)
     before = calls(server)
 
@@ -211,7 +212,7 @@ async def test_opens_one_after_another_are_answered_from_the_watch(stack: Stack,
     assert reads.reads == 1 and reads.watch_hits == 2
     assert all(after.get(c, 0) == before.get(c, 0) for c in ("hgetall", "xrevrange", "xrange", "exec"))
 
-    await stack.bus.publish(record.id, "completed", 100, "done")
+    await stack.bus.publish(record.id, StatusChange("completed", 100, "done"))
     for call in (first, fresh, resumed):
         await call.events_until(lambda events: events[-1].id == "4")
         await call.finished(5)
@@ -227,7 +228,7 @@ async def test_opens_one_after_another_are_answered_from_the_watch(stack: Stack,
 async def test_a_resume_from_before_the_watch_extends_it(stack: Stack) -> None:
     record = await stack.bus.create_session("alice", "older")
     for step in (1, 2, 3):
-        await stack.bus.publish(record.id, "processing", step * 10, f"step {step}")
+        await stack.bus.publish(record.id, StatusChange("processing", step * 10, f"step {step}"))
     reads = stack.app.state.stream_context.reads
     first = stack.call(record.id)  # fresh: the watch starts at the snapshot (seq 4)
     assert await first.status() == 200

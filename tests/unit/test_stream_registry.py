@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from reference_app.auth import User
-from reference_app.bus.base import HEARTBEAT_DUE, Mailbox
+from reference_app.bus.mailbox import HEARTBEAT_DUE, Mailbox
 from reference_app.bus.memory import MemoryBus
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings
