@@ -16,7 +16,7 @@ Redis was healthy. Now:
 * **Watched sessions are read once.** Opens of one session rarely overlap exactly: uvicorn serves them one
   after the other, so a flight alone still read Redis once per open in a storm (measured: 998 reads for
   1,000 reconnects). So each flight also registers a mailbox of its own on the session's channel *before*
-  its read is sent, and keeps the view up to date from the live statuses (a ``_Watch``). While anyone
+  its read is sent, and keeps the view up to date from the live statuses (a ``Watch``). While anyone
   watches the session, later opens are answered from it without Redis: its snapshot is the newest status,
   its log every status since the read (contiguous seqs, nothing missed, since the mailbox was registered
   before the read). A subscriber reconnect (``RESYNC``) or a status out of sequence drops it; the last
@@ -43,7 +43,7 @@ from reference_app.bus.protocol import SessionRecord, StatusBus
 from reference_app.bus.subscriber import BusUnavailable
 from reference_app.metrics import Metrics
 
-__all__ = ["OpenReads", "OpenRefused", "SessionView", "ViewReader"]
+__all__ = ["OpenReads", "OpenRefused", "SessionView", "ViewReader", "Watch"]
 
 log = logging.getLogger(__name__)
 #: statuses a watch keeps (Redis keeps ``STATUS_STREAM_MAXLEN``, 1,000 by default): older resumes read Redis
@@ -70,7 +70,7 @@ class SessionView:
     log_after: int | None
     log_end: int = -1
     contiguous: bool = False
-    watch: _Watch | None = field(default=None, repr=False)
+    watch: Watch | None = field(default=None, repr=False)
 
     def after(self, seq: int) -> list[BusMessage]:
         """The replay for one joiner: retained statuses with seq > ``seq``, oldest first."""
@@ -84,7 +84,7 @@ class SessionView:
         return [m for m in self.log[:end] if m.seq > seq]
 
 
-class _Watch:
+class Watch:
     """A session kept current from its own mailbox while streams of this process watch it."""
 
     __slots__ = ("covered_from", "listening", "log", "mailbox", "record", "refs", "session_id", "snapshot",
@@ -194,7 +194,7 @@ class OpenReads:
         self._pending: dict[str, _Flight] = {}
         self._in_flight = 0
         self._waiters: list[asyncio.Future[None]] = []
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, Watch] = {}
         self._background: set[asyncio.Task[object]] = set()
         self.waiting = 0  # opens waiting for a view right now (the admission queue)
         self.reads = 0  # reads sent (flights), for tests and the benchmark
@@ -222,29 +222,31 @@ class OpenReads:
         flight = self._pending.get(session_id)
         if flight is None:
             flight = self._pending[session_id] = _Flight()
-            asyncio.get_running_loop().create_task(self._fly(session_id, flight))
+            self._spawn(self._fly(session_id, flight))
         if after is not None and (flight.after is None or after < flight.after):
             flight.after = after
         if admission:
             flight.joiners += 1
         self.waiting += 1
         try:
-            if not admission:
-                return await asyncio.shield(flight.future)
-            try:
-                async with asyncio.timeout(self.deadline_s):
-                    view = await asyncio.shield(flight.future)
-            except TimeoutError:
-                raise OpenRefused("deadline", f"stream open not admitted within {self.deadline_s:g}s; "
-                                              "retry shortly") from None
+            if admission:
+                try:
+                    async with asyncio.timeout(self.deadline_s):
+                        view = await asyncio.shield(flight.future)
+                except TimeoutError:
+                    raise OpenRefused("deadline", f"stream open not admitted within {self.deadline_s:g}s; "
+                                                  "retry shortly") from None
+            else:
+                view = await asyncio.shield(flight.future)
         finally:
             self.waiting -= 1
         if view.watch is not None:
             view.watch.refs += 1
-        self.metrics.opens_admitted.inc()
+        if admission:
+            self.metrics.opens_admitted.inc()
         return view
 
-    async def done(self, watch: _Watch | None) -> None:
+    async def done(self, watch: Watch | None) -> None:
         """The caller is finished with the view it got (``view.watch``): its stream ended, or it answered
         without streaming. The last one closes the watch."""
         if watch is None:
@@ -253,7 +255,7 @@ class OpenReads:
         if watch.refs <= 0:
             await self._close_watch(watch)
 
-    def _close_if_orphaned(self, watch: _Watch) -> None:
+    def _close_if_orphaned(self, watch: Watch) -> None:
         if watch.refs <= 0 and watch.task is not None:  # every joiner of its flight gave up
             self._spawn(self._close_watch(watch))
 
@@ -262,11 +264,11 @@ class OpenReads:
         self._background.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._background.discard)
 
-    def _unwatch(self, watch: _Watch) -> None:
+    def _unwatch(self, watch: Watch) -> None:
         if self._watches.get(watch.session_id) is watch:
             del self._watches[watch.session_id]
 
-    async def _close_watch(self, watch: _Watch) -> None:
+    async def _close_watch(self, watch: Watch) -> None:
         self._unwatch(watch)
         watch.valid = False
         if watch.task is not None:
@@ -274,16 +276,16 @@ class OpenReads:
             watch.task = None
             await watch.listening.__aexit__(None, None, None)
 
-    async def _watch(self, session_id: str) -> _Watch | None:
+    async def _watch(self, session_id: str) -> Watch | None:
         """A mailbox of the read layer's own on the session's channel, registered before the read is sent."""
         listening = self.bus.listen(session_id, 4 * WATCH_LOG_MAX)
         try:
             mailbox = await listening.__aenter__()
         except BusUnavailable:
             return None
-        return _Watch(session_id, listening, mailbox)
+        return Watch(session_id, listening, mailbox)
 
-    def _adopt(self, watch: _Watch, view: SessionView) -> SessionView:
+    def _adopt(self, watch: Watch, view: SessionView) -> SessionView:
         loop = asyncio.get_running_loop()
         current = self._watches.get(watch.session_id)
         if current is not None and current.valid and current.extend(view):

@@ -44,7 +44,7 @@ from reference_app.bus.subscriber import BusUnavailable
 from reference_app.errors import http_error, owned, redis_failure, store_unavailable
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings
-from reference_app.stream_reads import OpenReads, OpenRefused, SessionView
+from reference_app.stream_reads import OpenReads, OpenRefused, SessionView, Watch
 from reference_app.stream_registry import StreamRegistry
 from sse_contract.constants import EVENT_RESET, EVENT_STALLED, STREAM_HEADERS
 from sse_contract.wire import encode_comment, encode_event, encode_retry
@@ -95,6 +95,7 @@ class StatusStream(Response):
         self._send_started: float | None = None
         self._deadline = float("inf")
         self._slow = False
+        self._watch: Watch | None = None  # the read layer's watch this stream holds a reference to
         self._heartbeat_s = ctx.settings.sse_heartbeat_s
         self._send_timeout_s = ctx.settings.sse_send_timeout_s
 
@@ -139,7 +140,7 @@ class StatusStream(Response):
         self._view: SessionView | None = None
         try:
             response = await self._decide()
-            watch = self._view.watch if self._view is not None else None
+            self._watch = self._view.watch if self._view is not None else None  # handed back at the end
             try:
                 if response is not None:
                     self._view = None
@@ -150,7 +151,7 @@ class StatusStream(Response):
                 finally:
                     ctx.registry.release(self)
             finally:
-                await ctx.reads.done(watch)
+                await ctx.reads.done(self._watch)
         finally:
             await listening.__aexit__(None, None, None)
 
@@ -257,7 +258,9 @@ class StatusStream(Response):
             if item is RESYNC:
                 after = max(0, last_seq - 1)
                 view = await ctx.reads.view(self.session_id, after, admission=False)
-                await ctx.reads.done(view.watch)
+                # hold the re-read's watch instead of the old one (dropped: it may have missed statuses)
+                previous, self._watch = self._watch, view.watch
+                await ctx.reads.done(previous)
                 batch = view.after(after)
                 if last is not None and (not batch or batch[0].payload != last.payload):
                     # The log no longer holds what this client saw: Redis came back without its data

@@ -22,6 +22,7 @@ import redis
 from reference_app.app import create_app
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.stream_reads import OpenReads
+from reference_app.testing import wait_until
 from sse_contract.status import StatusChange
 from tests.asgi.harness import StreamCall, auth_header, make_settings
 
@@ -243,3 +244,36 @@ async def test_a_resume_from_before_the_watch_extends_it(stack: Stack) -> None:
     assert reads.reads == 2 and reads.watch_hits >= 1
     assert [e.id for e in older.events] == ["2", "3", "4"] and [e.id for e in again.events] == ["3", "4"]
     await close_all([first, older, again])
+
+
+async def test_after_a_subscriber_reconnect_the_streams_resync_and_share_a_new_watch(
+        stack: Stack, server: EmbeddedRedis) -> None:
+    """Redis drops the pub/sub connection: the subscriber reconnects and every stream re-reads the log
+    (one shared read); the old watch is dropped (it may have missed statuses) and the re-read's watch
+    serves the next open without Redis."""
+    record = await stack.bus.create_session("alice", "resync")
+    reads = stack.app.state.stream_context.reads
+    streams = [stack.call(record.id) for _ in range(3)]
+    for call in streams:
+        assert await call.status() == 200
+        await call.events_until(lambda events: len(events) >= 1)
+    assert reads.reads == 1
+    client = redis.Redis.from_url(server.url)
+    try:
+        client.client_kill_filter(_type="pubsub")
+        await asyncio.to_thread(wait_until, lambda: stack.bus.subscriber_stats()["reconnects"] >= 1, 10, 0.05,
+                                "the shared subscriber to reconnect")
+        await stack.bus.publish(record.id, StatusChange("processing", 50, "after the reconnect"))
+        for call in streams:
+            await call.events_until(lambda events: any(e.id == "2" for e in events), 10)
+    finally:
+        client.close()
+    after_resync = reads.reads
+    assert after_resync <= 2  # the three streams' re-reads were one flight (or the status came live)
+    late = stack.call(record.id, last_event_id=1)
+    assert await late.status() == 200
+    await late.events_until(lambda events: len(events) >= 1)
+    assert [e.id for e in late.events] == ["2"]
+    assert reads.reads == after_resync  # served by the re-read's watch
+    await close_all([*streams, late])
+    assert stack.bus.subscriber_stats()["listeners"] == 0
