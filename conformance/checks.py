@@ -8,25 +8,31 @@ one place, named, with the reason for each.
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from conformance.client import Arrival, StreamRecord
 from conformance.model import CheckResult, Outcome
+from conformance.options import CLOUDFLARE_IDLE_S
+from sse_contract.status import StatusUpdate
 from sse_contract.wire import Comment
 
 # -- thresholds ---------------------------------------------------------------------------------------------
 
 #: Headers and the snapshot should come "at once"; a second is slow, five is broken for a progress UI.
 HEADERS_WARN_S, HEADERS_FAIL_S = 1.0, 5.0
-FIRST_EVENT_WARN_S, FIRST_EVENT_FAIL_S = 1.0, 5.0
+#: sse profile: the first byte (headers are not enough: a buffering hop sends them and holds the body)
+FIRST_BYTE_WARN_S = 1.0
 #: Cloudflare cuts after 100 s without a byte; a heartbeat above 30 s leaves little margin for the others
 #: (AWS ALB 60 s, nginx 60 s default).
 HEARTBEAT_WARN_S = 30.0
-CLOUDFLARE_IDLE_S = 100.0
+#: --expect-heartbeat-s S allows this much lateness on top of S (timer and scheduling jitter)
+HEARTBEAT_TOLERANCE = 0.1
+HEARTBEAT_TOLERANCE_MIN_S = 0.5
 #: Buffering: an event "held" arrives much closer to its predecessor than it was published
 #: (arrival gap < HELD_RATIO x publish gap, for publish gaps of at least HELD_MIN_GAP_S).
 HELD_RATIO = 0.2
@@ -36,34 +42,13 @@ HELD_MIN_GAP_S = 0.1
 DELAY_WARN_S, DELAY_FAIL_S = 0.35, 1.0
 #: The stream should end at once after the final status; the runner lingers this long to see it.
 TERMINAL_LINGER_S = 2.0
+#: Without timestamps in the payload (sse profile): a flush is this many events arriving together
+#: (within FLUSH_WINDOW_S) after at least FLUSH_SILENCE_S of silence — what a buffer releasing looks like.
+FLUSH_EVENTS, FLUSH_WINDOW_S, FLUSH_SILENCE_S = 3, 0.02, 0.5
 
 _FIX_BUFFERING = ("disable response buffering on every hop (nginx: proxy_buffering off or the "
                   "X-Accel-Buffering: no header; Cloudflare: no response buffering) and do not compress "
                   "text/event-stream")
-
-
-@dataclass
-class Probe:
-    """One plain HTTP request made by a check, and what came back."""
-
-    label: str
-    method: str
-    path: str
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    error: str | None = None
-    #: for input.malformed: "4xx" or "200" (what the contract wants)
-    expect: str = ""
-
-    def short(self) -> str:
-        return f"{self.label}: {self.status if self.status is not None else self.error}"
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
 
 
 def _r(check_id: str, outcome: Outcome, message: str, metric: float | None = None, /,
@@ -123,7 +108,8 @@ def content_type(record: StreamRecord) -> CheckResult:
               "send text/event-stream; charset=utf-8", content_type=value)
 
 
-def cache_control(record: StreamRecord) -> CheckResult:
+def cache_control(record: StreamRecord, required: bool = True) -> CheckResult:
+    """The contract requires ``no-cache, no-transform``; elsewhere a missing no-transform is advice."""
     if not record.opened:
         return _not_open("headers.cache-control", record)
     value = record.headers.get("cache-control", "")
@@ -133,7 +119,7 @@ def cache_control(record: StreamRecord) -> CheckResult:
                   f"Cache-Control is {value or 'missing'!r}: a cache may store or coalesce the stream; "
                   "send Cache-Control: no-cache, no-transform", cache_control=value)
     if "no-transform" not in tokens:
-        return _r("headers.cache-control", Outcome.WARN,
+        return _r("headers.cache-control", Outcome.FAIL if required else Outcome.WARN,
                   f"Cache-Control {value!r} lacks no-transform: intermediaries may re-encode (compress) the "
                   "stream; add no-transform", cache_control=value)
     return _r("headers.cache-control", Outcome.PASS, value, cache_control=value)
@@ -166,7 +152,7 @@ def content_length(record: StreamRecord) -> CheckResult:
               transfer_encoding=record.headers.get("transfer-encoding"))
 
 
-def x_accel_buffering(record: StreamRecord) -> CheckResult:
+def x_accel_buffering(record: StreamRecord, required: bool = True) -> CheckResult:
     if not record.opened:
         return _not_open("headers.x-accel-buffering", record)
     value = record.headers.get("x-accel-buffering")
@@ -176,7 +162,7 @@ def x_accel_buffering(record: StreamRecord) -> CheckResult:
         return _r("headers.x-accel-buffering", Outcome.PASS, f"consumed by the nginx in front (Server: {server}); "
                   "stream.not-buffered shows whether it buffers", server=server)
     if value is None:
-        return _r("headers.x-accel-buffering", Outcome.WARN,
+        return _r("headers.x-accel-buffering", Outcome.FAIL if required else Outcome.WARN,
                   "no X-Accel-Buffering header: an nginx in front buffers the stream by default; send "
                   "X-Accel-Buffering: no (or set proxy_buffering off there)")
     if value.strip().lower() != "no":
@@ -222,17 +208,23 @@ def time_to_headers(record: StreamRecord) -> CheckResult:
     return _r("timing.headers", Outcome.PASS, f"{t * 1000:.0f} ms", _ms(t), **evidence)
 
 
-def time_to_first_event(records: Sequence[StreamRecord | None]) -> CheckResult:
-    """The first event should be the snapshot, sent at once; judged on every fresh stream opened."""
+def time_to_first_event(records: Sequence[StreamRecord | None], budget_s: float) -> CheckResult:
+    """The first event is the snapshot, sent at once (contract, "At once"); judged on every fresh stream.
+
+    A late first event is reported as late: the buffering verdict belongs to stream.not-buffered, which
+    judges the events published later."""
     opened = [r for r in records if r is not None and r.opened]
     if not opened:
         failed = next((r for r in records if r is not None), None)
         return _not_open("timing.first-event", failed) if failed else _r(
             "timing.first-event", Outcome.SKIP, "not measured: no stream was opened")
     times = [r.t_first_event for r in opened]
+    after_headers = [None if t is None or r.t_headers is None else t - r.t_headers
+                     for r, t in zip(opened, times, strict=True)]
     missing = [r for r, t in zip(opened, times, strict=True) if t is None]
     worst = max((t for t in times if t is not None), default=None)
-    evidence = {"ms": [_ms(t) for t in times], "windows_s": [round(r.t_end, 2) for r in opened]}
+    evidence = {"ms": [_ms(t) for t in times], "after_headers_ms": [_ms(t) for t in after_headers],
+                "budget_ms": _ms(budget_s), "windows_s": [round(r.t_end, 2) for r in opened]}
     if missing:
         r = missing[0]
         return _r("timing.first-event", Outcome.FAIL,
@@ -240,24 +232,54 @@ def time_to_first_event(records: Sequence[StreamRecord | None]) -> CheckResult:
                   f"sent at once; if the origin does, an intermediary holds the stream — {_FIX_BUFFERING}",
                   None, **evidence)
     assert worst is not None
-    if worst >= FIRST_EVENT_FAIL_S:
-        return _r("timing.first-event", Outcome.FAIL, f"first event after {worst * 1000:.0f} ms: send the "
-                  "snapshot right after the headers (buffering also delays it)", _ms(worst), **evidence)
-    if worst >= FIRST_EVENT_WARN_S:
-        return _r("timing.first-event", Outcome.WARN, f"first event after {worst * 1000:.0f} ms (slow): send the "
-                  "snapshot at once; check for buffering", _ms(worst), **evidence)
-    return _r("timing.first-event", Outcome.PASS, f"{worst * 1000:.0f} ms", _ms(worst), **evidence)
+    if worst > budget_s:
+        late = max((t for t in after_headers if t is not None), default=0.0)
+        return _r("timing.first-event", Outcome.FAIL,
+                  f"first event late: {worst * 1000:.0f} ms after the request ({late * 1000:.0f} ms after the "
+                  f"headers), budget {budget_s * 1000:.0f} ms: send retry: and the snapshot right after the "
+                  "headers, before waiting for anything", _ms(worst), **evidence)
+    return _r("timing.first-event", Outcome.PASS, f"{worst * 1000:.0f} ms (budget {budget_s * 1000:.0f} ms)",
+              _ms(worst), **evidence)
+
+
+def time_to_first_byte(record: StreamRecord) -> CheckResult:
+    """sse profile: a stream whose first body byte never arrives is held by something (or hung)."""
+    if not record.opened:
+        return _not_open("timing.first-byte", record)
+    first = record.chunks[0][0] if record.chunks else None
+    evidence = {"ms": _ms(first), "headers_ms": _ms(record.t_headers), "window_s": round(record.t_end, 2)}
+    if first is None:
+        return _r("timing.first-byte", Outcome.FAIL,
+                  f"headers arrived but no body byte within {record.t_end:.1f} s: a browser sees nothing; if the "
+                  f"server wrote something, a hop holds it — {_FIX_BUFFERING}", None, **evidence)
+    if first >= FIRST_BYTE_WARN_S:
+        return _r("timing.first-byte", Outcome.WARN, f"first byte after {first * 1000:.0f} ms: send a comment "
+                  "or retry: at once so clients (and proxies) see the stream is alive", _ms(first), **evidence)
+    return _r("timing.first-byte", Outcome.PASS, f"{first * 1000:.0f} ms", _ms(first), **evidence)
+
+
+def http_version(record: StreamRecord) -> CheckResult:
+    if not record.opened:
+        return _not_open("stream.http-version", record)
+    version = record.http_version or "?"
+    if version == "HTTP/1.0":
+        return _r("stream.http-version", Outcome.WARN, "HTTP/1.0: no chunked encoding, no keep-alive; serve "
+                  "HTTP/1.1 or HTTP/2", http_version=version)
+    note = "" if version == "HTTP/2" else " (browsers allow 6 such connections per host across tabs; HTTP/2 lifts it)"
+    return _r("stream.http-version", Outcome.PASS, f"{version}{note}", http_version=version)
 
 
 # -- stream content ------------------------------------------------------------------------------------------
 
-def retry_field(record: StreamRecord) -> CheckResult:
+def retry_field(record: StreamRecord, required: bool = True) -> CheckResult:
+    """Required by the contract ("At once: a retry: field"); good practice for any other stream."""
     if not record.opened:
         return _not_open("stream.retry", record)
     retries = record.retries
     if not retries:
-        return _r("stream.retry", Outcome.WARN,
-                  "no retry: field: browsers pick their own reconnect delay (~3 s); send retry: <ms> first")
+        return _r("stream.retry", Outcome.FAIL if required else Outcome.WARN,
+                  "no retry: field: browsers pick their own reconnect delay (Chrome 3 s, Firefox 5 s, all clients "
+                  "at once after a deploy); send retry: <ms> first")
     first_event = record.t_first_event
     value = retries[0].item.milliseconds  # type: ignore[union-attr]
     before = first_event is None or retries[0].t <= first_event
@@ -265,17 +287,20 @@ def retry_field(record: StreamRecord) -> CheckResult:
               retry_ms=value)
 
 
-def event_ids(record: StreamRecord) -> CheckResult:
+def event_ids(record: StreamRecord, contract: bool = True) -> CheckResult:
+    """Contract: an id on every event, +1 per status, never a gap nor a duplicate on the live stream (our
+    reader is fast, so no progress update may coalesce). Any stream: ids, when present, increase."""
     if not record.opened:
         return _not_open("stream.ids", record)
-    events = [a for a in record.events if a.event is not None and a.event.event != "reset"]
+    events = [a for a in record.events if a.event is not None and a.event.event not in ("reset", "stalled")]
     if not events:
         return _r("stream.ids", Outcome.SKIP, "not measured: no event arrived")
+    soft = Outcome.FAIL if contract else Outcome.WARN
     without = [i for i, a in enumerate(events) if not a.event or not a.event.has_id]
     ids = [int_id(a) for a in events]
     evidence: dict[str, Any] = {"events": len(events), "ids": [a.event.id if a.event else None for a in events][:50]}
     if without:
-        return _r("stream.ids", Outcome.FAIL,
+        return _r("stream.ids", soft,
                   f"{len(without)} of {len(events)} events carry no id: a reconnecting browser cannot resume "
                   "(Last-Event-ID) and loses what was published meanwhile; send id: <seq> on every event",
                   **evidence)
@@ -283,51 +308,100 @@ def event_ids(record: StreamRecord) -> CheckResult:
     if len(numeric) != len(ids):
         texts = [a.event.id for a in events if a.event]
         if len(set(texts)) != len(texts):
-            return _r("stream.ids", Outcome.FAIL, "repeated ids: ids must be unique and increasing", **evidence)
-        return _r("stream.ids", Outcome.WARN, "ids are not integers: cannot verify they increase", **evidence)
+            return _r("stream.ids", soft, "repeated ids: ids must be unique and increasing", **evidence)
+        return _r("stream.ids", soft, "ids are not integers: cannot verify they increase; the contract's ids "
+                  "are the status seq", **evidence)
     backwards = [(a, b) for a, b in itertools.pairwise(numeric) if b <= a]
     if backwards:
         a, b = backwards[0]
-        return _r("stream.ids", Outcome.FAIL, f"ids do not strictly increase ({a} then {b}): duplicates or "
-                  "reordering; number events per session with an atomic counter", **evidence)
+        what = "a duplicate" if a == b else "out of order"
+        return _r("stream.ids", soft, f"ids do not strictly increase ({a} then {b}: {what} on the live stream): "
+                  "number events per session with an atomic counter and send each once", **evidence)
+    steps = [b - a for a, b in itertools.pairwise(numeric)]
     gaps = [(a, b) for a, b in itertools.pairwise(numeric) if b != a + 1]
+    if gaps and contract:
+        if len(set(steps)) == 1:
+            return _r("stream.ids", Outcome.FAIL, f"ids jump by {steps[0]} ({numeric[0]}, {numeric[1]}, ...): seq "
+                      "must increase by exactly 1 per session, or a resuming client sees a gap that is not "
+                      "one", gaps=gaps[:10], **evidence)
+        lost = sum(b - a - 1 for a, b in gaps)
+        return _r("stream.ids", Outcome.FAIL, f"{lost} status(es) lost on the live stream ({gaps[0][0]} -> "
+                  f"{gaps[0][1]}, {len(gaps)} gaps) although this client read at once: deliver every status "
+                  "to every open stream (a missed publish is not recovered by a replay)", gaps=gaps[:10],
+                  **evidence)
     if gaps:
-        return _r("stream.ids", Outcome.WARN, f"ids skip ({gaps[0][0]} -> {gaps[0][1]}, {len(gaps)} gaps): "
-                  "events were coalesced or lost between publisher and client", gaps=gaps[:10], **evidence)
+        return _r("stream.ids", Outcome.PASS, f"{len(events)} events, ids {numeric[0]}..{numeric[-1]} increasing "
+                  f"({len(gaps)} skips)", gaps=gaps[:10], **evidence)
     return _r("stream.ids", Outcome.PASS, f"{len(events)} events, ids {numeric[0]}..{numeric[-1]} by 1", **evidence)
 
 
+def _status_problem(data: str) -> str | None:
+    """Why ``data`` is not a status (the fields that are missing or wrong), or None when it is one."""
+    try:
+        StatusUpdate.from_json(data)
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors()[:4]:
+            where = ".".join(str(x) for x in error["loc"]) or "body"
+            parts.append(f"{where} missing" if error["type"] == "missing" else f"{where}: {error['msg']}")
+        return "; ".join(parts)
+    except ValueError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
 def payloads(record: StreamRecord) -> CheckResult:
+    """Every status as received: all core fields present (timestamp too: no parser fills it in),
+    ``event: status``, and ``id`` equal to the payload's seq."""
     if not record.opened:
         return _not_open("stream.payload", record)
-    events = [a for a in record.events if a.event is not None and a.event.event != "reset"]
+    events = [a for a in record.events if a.event is not None and a.event.event not in ("reset", "stalled")]
     if not events:
         return _r("stream.payload", Outcome.SKIP, "not measured: no event arrived")
-    bad = [a for a in events if a.status() is None]
-    if bad:
-        sample = bad[0].event.data[:120] if bad[0].event else ""
-        return _r("stream.payload", Outcome.FAIL,
-                  f"{len(bad)} of {len(events)} events are not status JSON (session_id, seq, status, progress, "
-                  f"message, timestamp), e.g. {sample!r}", sample=sample)
+    problems = [(a, _status_problem(a.event.data)) for a in events if a.event]
+    bad = [(a, why) for a, why in problems if why]
     types = sorted({a.event.event for a in events if a.event})
+    if bad:
+        sample = bad[0][0].event.data[:120] if bad[0][0].event else ""
+        return _r("stream.payload", Outcome.FAIL,
+                  f"{len(bad)} of {len(events)} events are not a status ({bad[0][1]}), e.g. {sample!r}: every "
+                  "status carries session_id, seq, status, progress, message and timestamp", sample=sample,
+                  problem=bad[0][1], event_types=types)
     mismatched = [a for a in events if int_id(a) is not None and a.status() is not None
                   and a.status().seq != int_id(a)]  # type: ignore[union-attr]
     if mismatched:
-        return _r("stream.payload", Outcome.WARN, "the id of an event differs from its payload's seq: use the "
-                  "seq as the id so Last-Event-ID means the same thing everywhere", event_types=types)
+        return _r("stream.payload", Outcome.FAIL, "the id of an event differs from its payload's seq: send id: <seq> "
+                  "so Last-Event-ID means the same thing everywhere", event_types=types)
     if types != ["status"]:
-        return _r("stream.payload", Outcome.WARN, f"event types {types}: the contract names status events "
-                  "'event: status'", event_types=types)
+        return _r("stream.payload", Outcome.FAIL, f"event types {types}: statuses go as 'event: status' (a client "
+                  "listening for 'status' never sees 'message' events)", event_types=types)
     return _r("stream.payload", Outcome.PASS, f"{len(events)} valid status events", event_types=types)
 
 
-def not_buffered(record: StreamRecord) -> CheckResult:
-    """Compare arrival times with the events' own timestamps: a buffer shows as events that were
-    published apart but arrive together (at the end, or whenever the buffer fills)."""
+def _published(arrival: Arrival) -> datetime | None:
+    """When the payload says it was published: a status timestamp, or a JSON ``timestamp``/``time``/``ts``."""
+    update = arrival.status()
+    if update is not None:
+        return update.timestamp
+    return None
+
+
+def not_buffered(record: StreamRecord, contract: bool = True) -> CheckResult:
+    """Events the server spaces out must arrive spaced out. With a publish timestamp in each payload
+    (contract): compare arrival with publication. Without (any stream): look for flushes — several
+    events at once after a silence — in the arrival times alone."""
     if not record.opened:
         return _not_open("stream.not-buffered", record)
-    # the first event is the snapshot of a state published before the connection: not a live sample
-    live = status_events(record)[1:]
+    if not contract and any(_published(a) is None for a in record.events):
+        return _flushes(record)
+    # the first event is the snapshot of a state published before the connection: not a live sample;
+    # so are events that came in the same read as it (a backlog behind a late first event, which
+    # timing.first-event reports as late)
+    events = status_events(record)
+    if not events:
+        return _r("stream.not-buffered", Outcome.SKIP, "not measured: no status event arrived")
+    first_t = events[0].t
+    live = [a for a in events[1:] if a.t - first_t > FLUSH_WINDOW_S or not contract]
     if len(live) < 3:
         return _r("stream.not-buffered", Outcome.SKIP,
                   f"not measured: {len(live)} live events arrived (need 3; the job may not have run)")
@@ -381,6 +455,43 @@ def not_buffered(record: StreamRecord) -> CheckResult:
               _ms(max_delay), **evidence)
 
 
+def _flushes(record: StreamRecord) -> CheckResult:
+    events = record.events
+    compressed = record.headers.get("content-encoding")
+    why = f" (the stream is {compressed}-compressed: compression holds events)" if compressed else ""
+    if len(events) < FLUSH_EVENTS + 1:
+        if compressed and record.end == "closed" and events:
+            return _r("stream.not-buffered", Outcome.FAIL, f"all {len(events)} events came at the end{why}; "
+                      f"{_FIX_BUFFERING}", events=len(events))
+        return _r("stream.not-buffered", Outcome.SKIP, f"not measured: {len(events)} events arrived (need "
+                  f"{FLUSH_EVENTS + 1}; use --trigger-cmd to make events happen, or a longer --idle-s)")
+    # group arrivals: a group is events within FLUSH_WINDOW_S of the previous one
+    groups: list[list[Arrival]] = [[events[0]]]
+    for prev, cur in itertools.pairwise(events):
+        if cur.t - prev.t <= FLUSH_WINDOW_S:
+            groups[-1].append(cur)
+        else:
+            groups.append([cur])
+    flushes = []
+    previous_end = record.t_headers or 0.0
+    for group in groups:
+        if len(group) >= FLUSH_EVENTS and group[0].t - previous_end >= FLUSH_SILENCE_S:
+            flushes.append(group)
+        previous_end = group[-1].t
+    flushed = sum(len(g) for g in flushes)
+    evidence = {"events": len(events), "groups": len(groups), "flushes": len(flushes), "flushed_events": flushed,
+                "arrival_ms": [_ms(a.t) for a in events][:50], "content_encoding": compressed}
+    if flushes and (flushed >= 0.5 * len(events) or len(flushes) >= 2):
+        return _r("stream.not-buffered", Outcome.FAIL,
+                  f"{flushed} of {len(events)} events arrived in {len(flushes)} burst(s) of several at once after "
+                  f"a silence: the stream is buffered{why}; {_FIX_BUFFERING}", None, **evidence)
+    if flushes:
+        return _r("stream.not-buffered", Outcome.WARN, f"one burst of {flushed} events at once after a silence"
+                  f"{why}: a buffer, or the server sends them together", None, **evidence)
+    return _r("stream.not-buffered", Outcome.PASS, f"{len(events)} events in {len(groups)} separate arrivals, no "
+              "burst after a silence", None, **evidence)
+
+
 def terminal_close(record: StreamRecord) -> CheckResult:
     if not record.opened:
         return _not_open("stream.terminal-close", record)
@@ -418,44 +529,51 @@ def heartbeat_warn_s(limit_s: float) -> float:
     return min(HEARTBEAT_WARN_S, 0.3 * limit_s)
 
 
-def heartbeat(record: StreamRecord | None, idle_s: float, limit_s: float = CLOUDFLARE_IDLE_S) -> CheckResult:
-    """``limit_s`` is the idle timeout of the strictest hop (Cloudflare: 100 s); the hard rule — fail when
-    nothing arrives within that much silence — applies only when the window was long enough to see it."""
+def heartbeat_allowed_s(limit_s: float, expect_s: float | None) -> float:
+    """The longest silence that still passes: ``--expect-heartbeat-s`` plus jitter, else the idle limit."""
+    if expect_s is None:
+        return limit_s
+    return min(limit_s, expect_s + max(HEARTBEAT_TOLERANCE_MIN_S, HEARTBEAT_TOLERANCE * expect_s))
+
+
+def heartbeat(record: StreamRecord | None, limit_s: float = CLOUDFLARE_IDLE_S,
+              expect_s: float | None = None) -> CheckResult:
+    """The idle stream was held until its next byte after the idle window, or until ``limit_s`` (or
+    ``--expect-heartbeat-s``) of silence: the longest silence is what an intermediary would have seen."""
     if record is None:
         return _r("heartbeat.interval", Outcome.SKIP, "not measured: no idle stream")
     if not record.opened:
         return _not_open("heartbeat.interval", record)
     beats = [a.t for a in record.comments]
-    longest = max(_silences(record), default=0.0)
-    warn_s = heartbeat_warn_s(limit_s)
+    silences = _silences(record)
+    longest = max(silences, default=0.0)
+    allowed = heartbeat_allowed_s(limit_s, expect_s)
     texts = sorted({a.item.text for a in record.comments if isinstance(a.item, Comment)})[:3]
-    evidence: dict[str, Any] = {"heartbeats": len(beats), "window_s": round(record.t_end, 2),
-                                "longest_silence_s": round(longest, 2), "idle_limit_s": limit_s, "texts": texts}
-    if idle_s >= limit_s and longest >= limit_s:
+    evidence: dict[str, Any] = {"heartbeats": len(beats), "window_s": round(record.t_end, 2), "end": record.end,
+                                "longest_silence_s": round(longest, 2), "idle_limit_s": limit_s,
+                                "expect_heartbeat_s": expect_s, "texts": texts}
+    if longest >= allowed:
+        if expect_s is not None and allowed < limit_s:
+            return _r("heartbeat.interval", Outcome.FAIL,
+                      f"no heartbeat: {longest:.1f} s without a byte, slower than --expect-heartbeat-s "
+                      f"{expect_s:g}: send a comment (': ping') at least that often", round(longest, 2),
+                      **evidence)
         return _r("heartbeat.interval", Outcome.FAIL,
-                  f"{longest:.0f} s without a byte: an intermediary with a {limit_s:g} s idle limit (Cloudflare: "
-                  "100 s, then 524 or a cut) ends the stream; send a comment (': ping') every 15 s", longest,
-                  **evidence)
-    if len(beats) >= 2:
-        interval = statistics.median(b - a for a, b in itertools.pairwise(beats))
-    elif len(beats) == 1:
-        before = [t for t, _ in record.chunks if t < beats[0]]
-        interval = beats[0] - (before[-1] if before else record.t_headers or 0.0)
-    else:
-        if record.t_end > warn_s and record.end == "window":
-            return _r("heartbeat.interval", Outcome.WARN,
-                      f"no heartbeat within {record.t_end:.0f} s of silence: proxies cut idle streams (Cloudflare "
-                      "100 s, nginx 60 s); send ': ping' every 15 s", None, **evidence)
+                  f"no heartbeat: {longest:.1f} s without a byte; an intermediary with a {limit_s:g} s idle limit "
+                  "(Cloudflare 100 s -> 524 or a cut, nginx 60 s) ends the stream; send a comment (': ping') "
+                  "every 15 s while idle", round(longest, 2), **evidence)
+    if record.end in ("closed", "cut"):
         return _r("heartbeat.interval", Outcome.SKIP,
-                  f"not measured: no heartbeat in the {record.t_end:.1f} s window (the interval is longer; "
-                  f"use --idle-s {int(warn_s) + 5} to measure it)", None, **evidence)
-    evidence["interval_s"] = round(interval, 2)
-    if interval > warn_s:
-        return _r("heartbeat.interval", Outcome.WARN, f"heartbeat every {interval:.1f} s: too close to proxy idle "
-                  f"timeouts (nginx 60 s, Cloudflare 100 s); keep it under {warn_s:g} s (15 s is usual)",
-                  round(interval, 2), **evidence)
-    return _r("heartbeat.interval", Outcome.PASS, f"every {interval:.1f} s ({len(beats)} seen)",
-              round(interval, 2), **evidence)
+                  f"not measured: the stream {record.end} after {record.t_end:.1f} s, before a silence of "
+                  f"{allowed:g} s could be seen (see idle.survival)", None, **evidence)
+    warn_s = heartbeat_warn_s(limit_s)
+    if longest > warn_s:
+        return _r("heartbeat.interval", Outcome.WARN, f"a silence of {longest:.1f} s: close to proxy idle "
+                  f"timeouts (nginx 60 s, Cloudflare 100 s); send a heartbeat at least every {warn_s:g} s "
+                  "(15 s is usual)", round(longest, 2), **evidence)
+    return _r("heartbeat.interval", Outcome.PASS,
+              f"longest silence {longest:.1f} s ({len(beats)} heartbeat comments, limit {allowed:g} s)",
+              round(longest, 2), **evidence)
 
 
 def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
@@ -516,21 +634,24 @@ def resume(kind: str, first: StreamRecord, second: StreamRecord | None, last_id:
     resets = [a for a in second.events if a.event and a.event.event == "reset"]
     ids = [i for i in map(int_id, status_events(second)) if i is not None]
     evidence.update(second_ids=ids, resets=len(resets))
+    if resets:
+        return _r(check_id, Outcome.FAIL, f"an unneeded event: reset answered {how}, an id a moment old (still "
+                  "retained): replay the statuses after it instead of resetting the client", **evidence)
     duplicates = [i for i in ids if i <= last_id]
     if duplicates:
         return _r(check_id, Outcome.FAIL, f"duplicate events after resuming with {how}: ids {duplicates[:5]} "
                   "were sent again; replay only the events after it", **evidence)
-    if resets:
-        return _r(check_id, Outcome.FAIL, f"the server answered event: reset to {how}, an id a moment old: "
-                  "keep (and replay from) a log of recent events", **evidence)
     if not ids:
         return _r(check_id, Outcome.FAIL, f"no event after resuming with {how} "
                   f"(stream {second.end} after {second.t_end:.1f} s)", **evidence)
     expected = list(range(last_id + 1, ids[-1] + 1))
     missing = sorted(set(expected) - set(ids))
+    if missing and ids[0] != last_id + 1:
+        return _r(check_id, Outcome.FAIL, f"the replay after {how} started at {ids[0]}: ids {missing[:5]} never "
+                  "arrived; replay from the log every status after the id before going live", **evidence)
     if missing:
-        return _r(check_id, Outcome.FAIL, f"gap after resuming with {how}: ids {missing[:5]} never "
-                  "arrived; replay from the log before going live", **evidence)
+        return _r(check_id, Outcome.FAIL, f"the replay after {how} was right, then ids {missing[:5]} were lost "
+                  "on the live stream (see stream.ids): deliver every status to every open stream", **evidence)
     if ids != expected:
         return _r(check_id, Outcome.FAIL, f"events out of order after resuming: {ids[:10]}", **evidence)
     if second.terminal_event() is None:
@@ -554,127 +675,45 @@ def after_end(record: StreamRecord | None, final_id: int | None) -> CheckResult:
               "after the final event; answer 204", **evidence)
 
 
-# -- plain HTTP probes ----------------------------------------------------------------------------------------
-
-def poll_etag(first: Probe | None, second: Probe | None) -> CheckResult:
-    if first is None:
-        return _r("poll.etag", Outcome.SKIP, "not measured: no session")
-    evidence: dict[str, Any] = {"status": first.status, "etag": first.headers.get("etag"),
-                                "second_status": second.status if second else None}
-    if first.status != 200:
-        return _r("poll.etag", Outcome.FAIL, f"GET {first.path} answered {first.status or first.error}: the polling "
-                  "fallback (for clients that cannot stream) must answer 200 with the status JSON", **evidence)
-    from sse_contract.status import StatusUpdate
-
-    try:
-        StatusUpdate.from_json(first.body)
-    except ValueError:
-        return _r("poll.etag", Outcome.FAIL, f"the polling body is not a status: {first.body[:120]!r}", **evidence)
-    etag = first.headers.get("etag")
-    if not etag:
-        return _r("poll.etag", Outcome.WARN, "no ETag: every poll transfers the whole status; send ETag "
-                  "\"<seq>\" and answer 304 to If-None-Match", **evidence)
-    if second is None or second.status != 304:
-        got = second.status if second else None
-        return _r("poll.etag", Outcome.WARN, f"If-None-Match: {etag} answered {got}, not 304", **evidence)
-    return _r("poll.etag", Outcome.PASS, f"200 with ETag {etag}, 304 on If-None-Match", **evidence)
 
 
-def unauthenticated(probes: Sequence[Probe]) -> CheckResult:
-    if not probes:
-        return _r("auth.unauthenticated", Outcome.SKIP, "not measured: no session")
-    evidence = {"probes": [p.short() for p in probes]}
-    open_ = [p for p in probes if p.status is not None and 200 <= p.status < 300]
-    if open_:
-        return _r("auth.unauthenticated", Outcome.FAIL, f"{open_[0].label} answered {open_[0].status} without "
-                  "credentials: anyone can read the session; require a token or cookie", **evidence)
-    broken = [p for p in probes if p.status is None or p.status >= 500]
-    if broken:
-        return _r("auth.unauthenticated", Outcome.FAIL, f"{broken[0].short()} without credentials: answer 401, "
-                  "never a 5xx", **evidence)
-    other = [p for p in probes if p.status != 401]
-    if other:
-        return _r("auth.unauthenticated", Outcome.WARN, f"{other[0].short()} without credentials: the contract "
-                  "says 401", **evidence)
-    return _r("auth.unauthenticated", Outcome.PASS, "401 for the stream and the status", **evidence)
-
-
-def cross_user(probes: Sequence[Probe], reason: str | None = None) -> CheckResult:
-    if not probes:
-        return _r("auth.cross-user", Outcome.SKIP, f"not measured: {reason or 'no second identity'}")
-    evidence = {"probes": [p.short() for p in probes]}
-    leaked = [p for p in probes if p.status is not None and 200 <= p.status < 300]
-    if leaked:
-        return _r("auth.cross-user", Outcome.FAIL, f"{leaked[0].label} answered {leaked[0].status}: another user "
-                  "can read this session; check the owner", **evidence)
-    broken = [p for p in probes if p.status is None or p.status >= 500]
-    if broken:
-        return _r("auth.cross-user", Outcome.FAIL, f"{broken[0].short()}: answer 404, never a 5xx", **evidence)
-    other = [p for p in probes if p.status != 404]
-    if other:
-        return _r("auth.cross-user", Outcome.WARN, f"{other[0].short()}: answer 404 for missing and foreign "
-                  "sessions alike (403 tells an attacker the session exists)", **evidence)
-    return _r("auth.cross-user", Outcome.PASS, "404 for another user's session and for a missing one", **evidence)
-
-
-def malformed(probes: Sequence[Probe]) -> CheckResult:
-    if not probes:
-        return _r("input.malformed", Outcome.SKIP, "not measured: no session")
-    evidence = {"probes": [p.short() for p in probes]}
-    broken = [p for p in probes if p.status is None or p.status >= 500]
-    if broken:
-        return _r("input.malformed", Outcome.FAIL, f"{len(broken)} malformed requests got a 5xx or no answer ("
-                  f"{'; '.join(p.short() for p in broken[:3])}): validate input and answer 4xx", **evidence)
-    # a 429 on a probe that expects 200 is the per-user cap answering (other checks hold streams): not a
-    # verdict on the input
-    unexpected = [p for p in probes if (p.expect == "4xx" and not 400 <= (p.status or 0) < 500)
-                  or (p.expect == "200" and p.status not in (200, 429))]
-    if unexpected:
-        p = unexpected[0]
-        want = "a 4xx" if p.expect == "4xx" else "200 (a malformed Last-Event-ID counts as absent)"
-        return _r("input.malformed", Outcome.WARN, f"{p.short()}, expected {want}", **evidence)
-    return _r("input.malformed", Outcome.PASS, f"{len(probes)} malformed requests, no 5xx", **evidence)
-
-
-def per_user_cap(statuses: Sequence[int], retry_after: str | None, probe: int) -> CheckResult:
-    if not statuses:
-        return _r("cap.per-user", Outcome.SKIP, "not measured (--cap-probe 0)")
-    opened = sum(1 for s in statuses if s == 200)
-    last = statuses[-1]
-    evidence = {"opened": opened, "last_status": last, "retry_after": retry_after, "probe": probe}
-    if last == 429:
-        if not retry_after:
-            return _r("cap.per-user", Outcome.WARN, f"429 after {opened} streams but no Retry-After: tell clients "
-                      "when to retry", **evidence)
-        return _r("cap.per-user", Outcome.PASS, f"429 with Retry-After {retry_after} after {opened} open streams",
+def sse_resume(record: StreamRecord | None, sent: str | None, before: list[str]) -> CheckResult:
+    """sse profile: reconnect with ``Last-Event-ID`` set to an id a few events old, and say what the
+    server does with it. Good practice, not a browser requirement: the verdict warns at worst."""
+    check_id = "resume.last-event-id"
+    if sent is None:
+        return _r(check_id, Outcome.SKIP, "not measured: the stream sent no ids, so there is nothing to resume from "
+                  "(see stream.ids)")
+    if record is None:
+        return _r(check_id, Outcome.SKIP, "not measured: no reconnect made")
+    evidence: dict[str, Any] = {"last_event_id": sent, "status": record.status, "ids_before": before[-10:]}
+    if record.status == 204:
+        return _r(check_id, Outcome.PASS, f"204 for Last-Event-ID {sent}: the server tells the client to stop",
                   **evidence)
-    if last != 200:
-        return _r("cap.per-user", Outcome.FAIL, f"stream {len(statuses)} answered {last}: past the cap answer 429 "
-                  "with Retry-After", **evidence)
-    return _r("cap.per-user", Outcome.WARN, f"no per-user cap within {opened} streams: a tab or retry loop can "
-              "exhaust the server; answer 429 past a limit", **evidence)
-
-
-def cors(origin: str | None, preflight: Probe | None, actual: Probe | None) -> CheckResult:
-    if not origin:
-        return _r("cors.credentials", Outcome.SKIP, "not measured: pass --origin https://your.app to check CORS")
-    if preflight is None or actual is None:
-        return _r("cors.credentials", Outcome.SKIP, "not measured: no session")
-    evidence = {"origin": origin,
-                "preflight": {"status": preflight.status, **{k: v for k, v in preflight.headers.items()
-                                                              if k.startswith("access-control")}},
-                "actual": {"status": actual.status, **{k: v for k, v in actual.headers.items()
-                                                       if k.startswith("access-control")}}}
-    for probe in (actual, preflight):
-        allow = probe.headers.get("access-control-allow-origin")
-        if allow != origin:
-            return _r("cors.credentials", Outcome.FAIL, f"{probe.label}: Access-Control-Allow-Origin is {allow!r}, "
-                      f"must be {origin!r} (not '*': EventSource withCredentials needs the exact origin)", **evidence)
-        if (probe.headers.get("access-control-allow-credentials") or "").lower() != "true":
-            return _r("cors.credentials", Outcome.FAIL, f"{probe.label}: no Access-Control-Allow-Credentials: true; "
-                      "cookies are not sent cross-origin without it", **evidence)
-    allowed_headers = (preflight.headers.get("access-control-allow-headers") or "").lower()
-    if "last-event-id" not in allowed_headers:
-        return _r("cors.credentials", Outcome.WARN, "the preflight does not allow the Last-Event-ID header: "
-                  "fetch-based clients cannot resume cross-origin", **evidence)
-    return _r("cors.credentials", Outcome.PASS, f"{origin} allowed with credentials", **evidence)
+    if not record.opened:
+        return _r(check_id, Outcome.WARN, f"the reconnect with Last-Event-ID {sent} {record.describe_failure()}",
+                  **evidence)
+    ids = [a.event.id for a in record.events if a.event is not None and a.event.has_id]
+    evidence["ids_after"] = ids[:10]
+    if not ids:
+        return _r(check_id, Outcome.SKIP, f"not measured: no event with an id within {record.t_end:.1f} s of the "
+                  "reconnect", **evidence)
+    first = ids[0]
+    if sent.isdigit() and first.isdigit():
+        n, f = int(sent), int(first)
+        if f == n + 1:
+            return _r(check_id, Outcome.PASS, f"replays: the reconnect with Last-Event-ID {sent} continued at {first}",
+                      **evidence)
+        if f <= n:
+            return _r(check_id, Outcome.WARN, f"restarts: after Last-Event-ID {sent} the server sent {first} again "
+                      "(a reconnecting client sees duplicates); replay only what follows the id", **evidence)
+        return _r(check_id, Outcome.WARN, f"ignores it: after Last-Event-ID {sent} the stream went on at {first}, "
+                  f"so {f - n - 1} events published meanwhile are lost to a reconnecting client; replay from a log",
+                  **evidence)
+    if sent in before and before.index(sent) + 1 < len(before) and first == before[before.index(sent) + 1]:
+        return _r(check_id, Outcome.PASS, f"replays: continued with the event after {sent}", **evidence)
+    if first in before:
+        return _r(check_id, Outcome.WARN, f"restarts: after Last-Event-ID {sent} the server re-sent {first}",
+                  **evidence)
+    return _r(check_id, Outcome.WARN, f"ignores it (probably): after Last-Event-ID {sent} the stream went on at "
+              f"{first}, not at the event after {sent}", **evidence)

@@ -168,22 +168,35 @@ async def record_stream(
     stop_when: Callable[[StreamRecord], bool] | None = None,
     linger_after_terminal_s: float | None = None,
     on_chunk: Callable[[StreamRecord], object] | None = None,
+    hold_s: float | None = None,
+    silence_limit_s: float | None = None,
+    on_headers: Callable[[StreamRecord], object] | None = None,
 ) -> StreamRecord:
     """Open ``url`` as an event stream and record it until it ends, ``stop_when`` returns True, or
     ``window_s`` passes. With ``linger_after_terminal_s``, the window shrinks to that long after a
-    final status arrives (a server that keeps the stream open then is caught fast, not at the window)."""
+    final status arrives (a server that keeps the stream open then is caught fast, not at the window).
+
+    The idle recording (``hold_s`` and ``silence_limit_s``): hold the stream at least ``hold_s``, then
+    stop at its next byte — or once ``silence_limit_s`` passed without a byte. So a heartbeat every 15 s
+    costs about 15 s, and a stream that never pings is given up on at the limit, not at ``window_s``."""
     request_headers = {**BROWSER_HEADERS, **(headers or {})}
     record = StreamRecord(url=url, request_headers=request_headers, started_wall=datetime.now(UTC))
     loop = asyncio.get_running_loop()
+    loop_start = loop.time()
     start = time.monotonic()
     decoder = SSEDecoder()
     try:
         async with asyncio.timeout(window_s) as scope:
             async with client.stream("GET", url, headers=request_headers) as response:
                 record.t_headers = time.monotonic() - start
+                if silence_limit_s is not None:
+                    scope.reschedule(min(loop_start + window_s,
+                                         loop_start + max(hold_s or 0.0, record.t_headers + silence_limit_s)))
                 record.status = response.status_code
                 record.headers = response.headers
                 record.http_version = response.http_version
+                if on_headers is not None:
+                    on_headers(record)
                 if response.status_code != 200:
                     body = await response.aread()
                     record.body_excerpt = body[:500].decode("utf-8", "replace")
@@ -206,6 +219,13 @@ async def record_stream(
                     if stop_when is not None and stop_when(record):
                         record.end = "stopped"
                         return record
+                    if hold_s is not None and now >= hold_s:
+                        record.end = "stopped"
+                        return record
+                    if silence_limit_s is not None and not (linger_after_terminal_s is not None
+                                                            and record.terminal_event() is not None):
+                        scope.reschedule(min(loop_start + window_s,
+                                             loop_start + max(hold_s or 0.0, now + silence_limit_s)))
                 record.end = "closed"
     except TimeoutError:
         record.end = "window"
