@@ -315,12 +315,12 @@ def event_ids(record: StreamRecord, contract: bool = True) -> CheckResult:
     if backwards:
         a, b = backwards[0]
         what = "a duplicate" if a == b else "out of order"
-        return _r("stream.ids", soft, f"ids do not strictly increase ({a} then {b}: {what} on the live stream): "
+        return _r("stream.ids", soft, f"ids do not strictly increase ({a} then {b}, {what} on the live stream): "
                   "number events per session with an atomic counter and send each once", **evidence)
     steps = [b - a for a, b in itertools.pairwise(numeric)]
     gaps = [(a, b) for a, b in itertools.pairwise(numeric) if b != a + 1]
     if gaps and contract:
-        if len(set(steps)) == 1:
+        if len(steps) >= 2 and len(set(steps)) == 1:
             return _r("stream.ids", Outcome.FAIL, f"ids jump by {steps[0]} ({numeric[0]}, {numeric[1]}, ...): seq "
                       "must increase by exactly 1 per session, or a resuming client sees a gap that is not "
                       "one", gaps=gaps[:10], **evidence)
@@ -572,7 +572,7 @@ def heartbeat(record: StreamRecord | None, limit_s: float = CLOUDFLARE_IDLE_S,
                   f"timeouts (nginx 60 s, Cloudflare 100 s); send a heartbeat at least every {warn_s:g} s "
                   "(15 s is usual)", round(longest, 2), **evidence)
     return _r("heartbeat.interval", Outcome.PASS,
-              f"longest silence {longest:.1f} s ({len(beats)} heartbeat comments, limit {allowed:g} s)",
+              f"longest silence {longest:.1f} s ({len(beats)} heartbeat comment(s), limit {allowed:g} s)",
               round(longest, 2), **evidence)
 
 
@@ -605,7 +605,7 @@ def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
                   f"open for {idle_s:g} s but nothing arrived, not even the current state: an intermediary "
                   f"holds the stream; {_FIX_BUFFERING}", round(record.t_end, 2), **evidence)
     return _r("idle.survival", Outcome.PASS,
-              f"open for {record.t_end:.1f} s with only {len(record.comments)} heartbeats",
+              f"open for {record.t_end:.1f} s with only {len(record.comments)} heartbeat comment(s)",
               round(record.t_end, 2), **evidence)
 
 
