@@ -12,6 +12,7 @@ Parsing is ``sse_contract.wire.SSEDecoder`` — the project's one SSE parser.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from typing import Literal
 import httpx
 
 from sse_contract import __version__
-from sse_contract.status import StatusUpdate
+from sse_contract.status import TERMINAL_STATES, StatusUpdate
 from sse_contract.wire import Comment, Event, Item, Retry, SSEDecoder
 
 __all__ = [
@@ -75,13 +76,30 @@ class Arrival:
         return self.item if isinstance(self.item, Event) else None
 
     def status(self) -> StatusUpdate | None:
-        """The payload as a ``StatusUpdate``, if it is one."""
+        """The payload as a ``StatusUpdate``, if it is one (all fields present and valid: nothing is
+        filled in)."""
         if not isinstance(self.item, Event):
             return None
         try:
             return StatusUpdate.from_json(self.item.data)
         except ValueError:
             return None
+
+    def state(self) -> str | None:
+        """The payload's ``status`` field, read even when the payload is not a valid status: only to
+        follow the stream (is this the final event?), never to judge it — stream.payload does that."""
+        if not isinstance(self.item, Event) or self.item.event in ("reset", "stalled"):
+            return None
+        try:
+            data = json.loads(self.item.data)
+        except ValueError:
+            return None
+        value = data.get("status") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state() in {s.value for s in TERMINAL_STATES}
 
 
 @dataclass
@@ -131,11 +149,7 @@ class StreamRecord:
         return self.chunks[-1][0] if self.chunks else None
 
     def terminal_event(self) -> Arrival | None:
-        for arrival in self.events:
-            update = arrival.status()
-            if update is not None and update.terminal:
-                return arrival
-        return None
+        return next((arrival for arrival in self.events if arrival.is_final), None)
 
     def describe_failure(self) -> str:
         if self.status is None and self.end == "window":
@@ -171,6 +185,7 @@ async def record_stream(
     hold_s: float | None = None,
     silence_limit_s: float | None = None,
     on_headers: Callable[[StreamRecord], object] | None = None,
+    hold_until_event: bool = False,
 ) -> StreamRecord:
     """Open ``url`` as an event stream and record it until it ends, ``stop_when`` returns True, or
     ``window_s`` passes. With ``linger_after_terminal_s``, the window shrinks to that long after a
@@ -209,8 +224,7 @@ async def record_stream(
                     for item in decoder.feed(chunk):
                         arrival = Arrival(now, wall, item)
                         record.arrivals.append(arrival)
-                        update = arrival.status() if linger_after_terminal_s is not None else None
-                        if update is not None and update.terminal:
+                        if linger_after_terminal_s is not None and arrival.is_final:
                             assert linger_after_terminal_s is not None
                             scope.reschedule(min(scope.when() or float("inf"),
                                                  loop.time() + linger_after_terminal_s))
@@ -219,7 +233,7 @@ async def record_stream(
                     if stop_when is not None and stop_when(record):
                         record.end = "stopped"
                         return record
-                    if hold_s is not None and now >= hold_s:
+                    if hold_s is not None and now >= hold_s and (record.events or not hold_until_event):
                         record.end = "stopped"
                         return record
                     if silence_limit_s is not None and not (linger_after_terminal_s is not None

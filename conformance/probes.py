@@ -69,6 +69,10 @@ def poll_etag(first: Probe | None, second: Probe | None) -> CheckResult:
     except ValueError:
         return _r("poll.etag", Outcome.FAIL, f"the polling body is not a status: {one_line(first.body, 120)!r}",
                   **evidence)
+    cache = first.headers.get("cache-control", "")
+    if "no-cache" not in cache.lower() and "no-store" not in cache.lower():
+        return _r("poll.etag", Outcome.FAIL, f"the polling answer has Cache-Control {cache or 'missing'!r}: a cache "
+                  "may serve an old status; send Cache-Control: no-cache (with the ETag)", **evidence)
     etag = first.headers.get("etag")
     if not etag:
         return _r("poll.etag", Outcome.FAIL, "no ETag: every poll transfers the whole status; send ETag "

@@ -482,7 +482,7 @@ async def record_idle(client: httpx.AsyncClient, url: str, headers: dict[str, st
     """The idle stream: held ``idle_s``, then to its next byte, or given up on after the allowed silence."""
     allowed = checks.heartbeat_allowed_s(o.idle_limit_s, o.expect_heartbeat_s)
     return await record_stream(client, url, headers=headers, window_s=o.idle_s + allowed + 2.0,
-                               hold_s=o.idle_s, silence_limit_s=allowed + 0.2)
+                               hold_s=o.idle_s, silence_limit_s=allowed + 0.2, hold_until_event=True)
 
 
 async def run(options: CheckOptions) -> Report:

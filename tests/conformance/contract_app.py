@@ -27,6 +27,7 @@ from sse_contract.status import StatusUpdate
 from sse_contract.wire import encode_comment, encode_event, encode_retry
 
 CAP = 20
+ID_OFFSET = 1000
 #: the late_release flaw: how long a closed stream still counts (the checker waits 2 s)
 LATE_RELEASE_S = 4.0
 
@@ -39,6 +40,8 @@ class Flaws:
     no_x_accel: bool = False
     content_length: bool = False
     gzip: bool = False
+    #: gzip with a sync flush after every write: events arrive on time, but compressed
+    gzip_flush: bool = False
     # -- authentication
     no_auth: bool = False
     no_www_authenticate: bool = False
@@ -49,6 +52,7 @@ class Flaws:
     no_etag: bool = False
     no_304: bool = False
     no_409: bool = False
+    poll_cache_control: str = "no-cache"
     # -- a status
     no_timestamp: bool = False
     event_name: str = "status"
@@ -102,16 +106,17 @@ def _frame(update: StatusUpdate, flaws: Flaws) -> bytes:
     data = update.model_dump(mode="json")
     if flaws.no_timestamp:
         data.pop("timestamp")
-    seq = update.seq * flaws.id_step
+    seq = data["seq"] = update.seq * flaws.id_step
     if flaws.id_not_seq:
-        seq += 1000
+        seq += ID_OFFSET
     return encode_event(json.dumps(data), event=flaws.event_name, id=None if flaws.no_ids else seq)
 
 
 def _last_id(raw: str | None, flaws: Flaws) -> int | None:
+    """The seq a Last-Event-ID names, read the way this (possibly flawed) server numbers its ids."""
     if not raw or not raw.isascii() or not raw.isdigit() or len(raw) >= 12:
         return None
-    return int(raw) // flaws.id_step
+    return (int(raw) - (ID_OFFSET if flaws.id_not_seq else 0)) // flaws.id_step
 
 
 def set_flaws(app: Starlette, flaws: Flaws) -> None:
@@ -210,7 +215,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         flaws = current()
         latest = session.log[-1]
         etag = f'"{latest.seq}"'
-        headers = {"Cache-Control": "no-cache"} | ({} if flaws.no_etag else {"ETag": etag})
+        headers = {"Cache-Control": flaws.poll_cache_control} | ({} if flaws.no_etag else {"ETag": etag})
         if request.headers.get("if-none-match") == etag and not flaws.no_304 and not flaws.no_etag:
             return Response(status_code=304, headers=headers)
         return Response(latest.to_json(), media_type="application/json", headers=headers)
@@ -269,15 +274,19 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
                                    event="reset")
                 start = len(session.log) - 1
             else:  # a resume after ``last`` (whose log index is last - 1)
-                start = last - 1 if flaws.duplicate_on_resume else last + 1 if flaws.replay_skips_one else last
+                start = last - 1 if flaws.duplicate_on_resume else last
             position = max(0, min(start, len(session.log)))
             sent = 0
+            skip_next = flaws.replay_skips_one and last is not None  # the first status after the id is lost
             while True:
                 changed = session.changed
                 while position < len(session.log):
                     update = session.log[position]
                     position += 1
                     sent += 1
+                    if skip_next:
+                        skip_next = False
+                        continue
                     if flaws.drop_every and sent % flaws.drop_every == 0 and not update.terminal:
                         continue
                     yield _frame(update, flaws)
@@ -299,8 +308,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
             headers["Content-Length"] = "100000000"
         if flaws.cut_after_s:
             body = _cut_after(body, flaws.cut_after_s)
-        if flaws.gzip:
-            body = _gzip(body)
+        if flaws.gzip or flaws.gzip_flush:
+            body = _gzip(body, flush=flaws.gzip_flush)
             headers["Content-Encoding"] = "gzip"
         return StreamingResponse(body, headers=headers, media_type=flaws.content_type)
 
@@ -317,11 +326,12 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
     return app
 
 
-async def _gzip(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """What a GZip middleware does to a stream: compress without flushing, so events wait in deflate."""
+async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterator[bytes]:
+    """What a GZip middleware does to a stream: compress without flushing, so events wait in deflate
+    (``flush``: a sync flush after every write, as nginx's gzip filter does)."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
     async for chunk in body:
-        out = compressor.compress(chunk)
+        out = compressor.compress(chunk) + (compressor.flush(zlib.Z_SYNC_FLUSH) if flush else b"")
         if out:
             yield out
     yield compressor.flush()
