@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conformance import checks
-from conformance.client import Arrival, StreamRecord
-from conformance import probes
+from conformance import checks, probes
 from conformance.catalog import CHECKS, select_checks
+from conformance.client import Arrival, StreamRecord
 from conformance.model import CheckResult, Outcome, Report
 from conformance.report import to_json, to_junit
 from sse_contract.status import StatusUpdate
@@ -177,7 +176,8 @@ class TestResume:
 
     def test_gap(self) -> None:
         result = checks.resume("query", self.first, self.second([5, 6]), 3)
-        assert result.outcome is Outcome.FAIL and "the replay after ?lastEventId=3 started at 5: ids [4]" in result.message
+        assert result.outcome is Outcome.FAIL
+        assert "the replay after ?lastEventId=3 started at 5: ids [4]" in result.message
 
     def test_duplicate(self) -> None:
         result = checks.resume("header", self.first, self.second([3, 4, 5, 6]), 3)
