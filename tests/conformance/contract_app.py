@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulators.profiles import build_steps
@@ -52,6 +52,7 @@ class Flaws:
     no_etag: bool = False
     no_304: bool = False
     no_409: bool = False
+    transcribe_html_422: bool = False
     poll_cache_control: str = "no-cache"
     # -- a status
     no_timestamp: bool = False
@@ -190,6 +191,9 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         session = owned(request)
         if isinstance(session, Response):
             return session
+        if current().transcribe_html_422:
+            return HTMLResponse("<html>\n<head><title>422 Unprocessable Entity</title></head>\n<body>\n"
+                                "<h1>Unprocessable</h1>\n</body></html>", 422)
         try:
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:

@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not os.access(NGINX, os.X_OK), reason="nginx is not installed"),
 ]
 
-FAST = {"steps": 6, "interval_ms": 200, "idle_s": 2.5}
+FAST = {"steps": 6, "interval_ms": 200, "idle_s": 2.5, "idle_limit_s": 5.0}
 
 
 def check(url: str, **options: object) -> Report:

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 #: the `api` fixture heartbeats every 1 s; a 2.5 s window sees two beats
 IDLE_S = 2.5
-FAST = {"steps": 6, "interval_ms": 200}
+FAST = {"steps": 6, "interval_ms": 200, "idle_limit_s": 5.0}
 
 
 def user() -> str:
@@ -56,7 +56,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
 
 
 def test_reference_app_passes_through_the_proxy_in_pass_through_mode(api: ApiProcess, proxy: ThreadedProxy) -> None:
-    report = check(proxy.url, cap_probe=0)
+    report = check(proxy.url, expect_cap=0)
     assert report.ok, report.summary()
     assert outcomes(report)["stream.not-buffered"] == "pass"
     assert proxy.stats.requests > 20, "the checker really went through the proxy"
