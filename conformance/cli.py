@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
+from rich.text import Text
 
 from conformance.model import Report
 from conformance.options import CheckOptions, SetupError
@@ -42,7 +43,7 @@ def main(options: CheckOptions, *, output_format: str = "text", output: Path | N
     err = Console(stderr=True)
 
     def error(message: str) -> int:
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        err.print(Text("error: ", style="red") + Text(message), highlight=False, soft_wrap=True)
         return 2
 
     if output_format not in ("text", "json", "junit"):
@@ -59,8 +60,8 @@ def main(options: CheckOptions, *, output_format: str = "text", output: Path | N
                          f"({targets[0].resolved_profile()} and {targets[1].resolved_profile()}); pass --profile")
         for target in targets:
             if output_format == "text":
-                err.print(f"checking {target.url} (profile {target.resolved_profile()}, idle window "
-                          f"{target.idle_s:g} s then the next byte, up to {target.idle_limit_s:g} s) ...",
+                err.print(Text(f"checking {target.url} (profile {target.resolved_profile()}, idle window "
+                               f"{target.idle_s:g} s then the next byte, up to {target.idle_limit_s:g} s) ..."),
                           highlight=False, soft_wrap=True)
             reports.append(asyncio.run(run(target)))
     except SetupError as exc:
@@ -89,10 +90,10 @@ def main(options: CheckOptions, *, output_format: str = "text", output: Path | N
             sys.stdout.write(text)
     if output is not None or output_format != "text":
         for report in reports:
-            err.print(report.summary(), style="bold green" if report.ok else "bold red", highlight=False,
+            err.print(Text(report.summary(), style="bold green" if report.ok else "bold red"), highlight=False,
                       soft_wrap=True)
     for report in reports:
         if not report.checked:
-            err.print(f"[red]error:[/red] {report.url}: {report.nothing_checked()}", highlight=False,
-                      soft_wrap=True)
+            err.print(Text("error: ", style="red") + Text(f"{report.url}: {report.nothing_checked()}"),
+                      highlight=False, soft_wrap=True)
     return max(report.exit_code for report in reports)

@@ -105,7 +105,7 @@ class Runner:
             raise SetupError(f"dev login is not enabled on {self.base} (POST {url} answered 404): start the "
                              "target with AUTH_DEV_LOGIN=1 or pass --token")
         if response.status_code != 200:
-            raise SetupError(f"dev login as {username!r} failed: {response.status_code} {one_line(response.text)}")
+            raise SetupError(f"dev login as {username!r} failed: {response.status_code}: {one_line(response.text)}")
         try:
             token = str(response.json().get("access_token", ""))
         except (ValueError, AttributeError):
@@ -169,7 +169,7 @@ class Runner:
         response = await self.client.post(f"{self.api}/sessions", json={"title": title},
                                           headers=self.creds.headers())
         if response.status_code != 201:
-            raise SetupError(f"POST {self.api}/sessions answered {response.status_code} {one_line(response.text)}: "
+            raise SetupError(f"POST {self.api}/sessions answered {response.status_code}: {one_line(response.text)}: "
                              "cannot create sessions (use --trigger redis or --trigger none --session ID)")
         try:
             return str(response.json()["id"])
@@ -189,7 +189,7 @@ class Runner:
         response = await self.client.post(f"{self.api}/sessions/{session}/transcribe",
                                           json=job_body(self.o), headers=self.creds.headers())
         if response.status_code != 202:
-            raise SetupError(f"POST .../transcribe answered {response.status_code} {one_line(response.text)}: cannot "
+            raise SetupError(f"POST .../transcribe answered {response.status_code}: {one_line(response.text)}: cannot "
                              "start a job (use --trigger redis or --trigger none --session ID)")
 
     # -- phases -------------------------------------------------------------------------------------------

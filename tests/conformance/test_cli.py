@@ -180,5 +180,6 @@ def test_an_html_422_from_transcribe_is_one_line(tmp_path: Path) -> None:
     assert run.returncode == 2, run.stdout + run.stderr
     assert "RuntimeWarning" not in run.stderr and "Traceback" not in run.stderr, run.stderr
     errors = [line for line in run.stderr.splitlines() if line.strip()]
-    assert errors[-1].startswith("error: POST .../transcribe answered 422 Unprocessable Entity: cannot start"), errors
+    expected = "error: POST .../transcribe answered 422: 422 Unprocessable Entity: cannot start"
+    assert errors[-1].startswith(expected), errors
     assert len([e for e in errors if e.startswith("error:")]) == 1 and "<" not in errors[-1], errors

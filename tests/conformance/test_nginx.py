@@ -46,7 +46,7 @@ def test_recommended_config_passes(api: ApiProcess, nginx: Callable[..., str]) -
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed for a test certificate")
 def test_recommended_config_over_tls_negotiates_http2_and_passes(api: ApiProcess, nginx: Callable[..., str]) -> None:
     url = nginx(CONF.read_text(), api.url, tls=True)
-    report = check(url, verify=False, only=["stream", "headers", "timing", "resume.header"])
+    report = check(url, insecure=True, only=["stream", "headers", "timing", "resume.header"])
     assert report.http_version == "HTTP/2"
     assert report.ok, report.summary()
     assert report.get("headers.connection-h2").outcome is Outcome.PASS  # type: ignore[union-attr]
