@@ -184,7 +184,7 @@ def release(before: int | None, during: int | None, after: list[int], reason: st
     if during <= before:
         return _r("stream.release", Outcome.SKIP, "not measured: /streams/me did not count the open stream "
                   "(several API processes behind this URL?)", **evidence)
-    if not after or after[-1] >= during:
+    if not after or after[-1] > before:
         return _r("stream.release", Outcome.FAIL, f"the closed stream still counted {len(after) * 0.1:.1f} s after "
                   "the client went away: notice a disconnect at once (not at the next heartbeat) and release "
                   "its subscription", **evidence)
