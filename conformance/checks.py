@@ -8,6 +8,7 @@ one place, named, with the reason for each.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ from conformance.stream_checks import (
     not_buffered,
     terminal_close,
 )
-from sse_contract.status import StatusUpdate
+from sse_contract.status import CORE_FIELDS, StatusUpdate
 
 __all__ = ["TERMINAL_LINGER_S", "after_end", "cache_control", "connection_h2", "content_encoding",
            "content_length", "content_type", "event_ids", "heartbeat", "heartbeat_allowed_s", "heartbeat_warn_s",
@@ -305,7 +306,14 @@ def event_ids(record: StreamRecord, contract: bool = True) -> CheckResult:
 
 
 def _status_problem(data: str) -> str | None:
-    """Why ``data`` is not a status (the fields that are missing or wrong), or None when it is one."""
+    """Why ``data`` is not a status (the fields that are missing or wrong), or None when it is one. Every
+    core field must be in the payload as sent: the model's defaults are not the sender's values."""
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        return f"not JSON: {exc}"
+    if isinstance(raw, dict) and (missing := sorted(CORE_FIELDS - raw.keys())):
+        return "; ".join(f"{name} missing" for name in missing)
     try:
         StatusUpdate.from_json(data)
     except ValidationError as exc:

@@ -294,6 +294,10 @@ class TestVerdictsNameTheCause:
         data = json.dumps({"session_id": "s", "seq": 1, "status": "pending", "progress": 0, "message": ""})
         result = checks.payloads(record([(0.1, Event(data, "status", "1", True))]))
         assert result.outcome is Outcome.FAIL and "timestamp missing" in result.message
+        no_message = json.dumps({"session_id": "s", "seq": 1, "status": "pending", "progress": 0,
+                                 "timestamp": "2026-01-01T00:00:00Z"})
+        result = checks.payloads(record([(0.1, Event(no_message, "status", "1", True))]))
+        assert "(message missing)" in result.message  # the model's default "" is not what was sent
 
     def test_an_unneeded_reset_is_reported_as_a_reset(self) -> None:
         first = record([(0.1, status_event(i, 0.1 * i)) for i in (1, 2, 3)], end="stopped")

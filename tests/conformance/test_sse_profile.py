@@ -150,3 +150,17 @@ def test_usage_errors_and_nothing_checked_exit_2(server: str, args: list[str], m
     assert result.exit_code == 2, result.output
     assert message in result.stderr, result.stderr
     assert len([line for line in result.stderr.splitlines() if "error:" in line]) == 1, result.stderr
+
+
+def test_compare_works_in_the_sse_profile(server: str, tmp_path: Path) -> None:
+    """Two URLs of the same stream (in real use: the Cloudflare hostname and the origin), side by side."""
+    import json
+
+    out = tmp_path / "compare.json"
+    result = CliRunner().invoke(cli, ["check", f"{server}/some/stream", "--compare", f"{server}/some/stream",
+                                      "--idle-s", "1", "--idle-limit-s", "3", "--format", "json", "--output",
+                                      str(out)], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["profile"] == "sse" and [t["profile"] for t in data["targets"]] == ["sse", "sse"]
+    assert any(d["id"] == "timing.headers" and d["unit"] == "ms" for d in data["differences"])
