@@ -21,7 +21,7 @@ __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
 #: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last
-Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap"]
+Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -122,6 +122,8 @@ CHECKS: tuple[Check, ...] = (
     Check("resume.after-end-204", "204 on reconnect after the end", "live", CONTRACT, _after_end, events=True),
     Check("resume.last-event-id", "what a reconnect with Last-Event-ID gets", "resume-sse", SSE,
           lambda obs, o: checks.sse_resume(*obs.sse_resume)),
+    Check("stream.stalled", "event: stalled when a job goes silent", "stall", CONTRACT,
+          lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
     Check("poll.etag", "polling endpoint, ETag and 304", "probe", CONTRACT, lambda obs, o: probes.poll_etag(*obs.poll)),
     Check("auth.unauthenticated", "401 without credentials", "probe", CONTRACT,
           lambda obs, o: probes.unauthenticated(obs.unauth)),

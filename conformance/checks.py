@@ -35,6 +35,7 @@ from conformance.stream_checks import (
     heartbeat_warn_s,
     idle_survival,
     not_buffered,
+    stalled,
     terminal_close,
 )
 from sse_contract.status import CORE_FIELDS, StatusUpdate
@@ -42,7 +43,7 @@ from sse_contract.status import CORE_FIELDS, StatusUpdate
 __all__ = ["TERMINAL_LINGER_S", "after_end", "cache_control", "connection_h2", "content_encoding",
            "content_length", "content_type", "event_ids", "heartbeat", "heartbeat_allowed_s", "heartbeat_warn_s",
            "http_version", "idle_survival", "int_id", "not_buffered", "payloads", "resume", "retry_field",
-           "sse_resume", "status_events", "stream_open", "terminal_close", "time_to_first_byte",
+           "sse_resume", "stalled", "status_events", "stream_open", "terminal_close", "time_to_first_byte",
            "time_to_first_event", "time_to_headers", "x_accel_buffering"]
 
 

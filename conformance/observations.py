@@ -31,5 +31,7 @@ class Observations:
     #: open-stream counts from /streams/me: before, with one stream open, and polled after closing it
     release: tuple[int | None, int | None, list[int]] = (None, None, [])
     release_reason: str | None = None
+    #: the stream of a job that goes silent longer than --stall-after-s
+    stall: StreamRecord | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)

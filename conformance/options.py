@@ -66,6 +66,8 @@ class CheckOptions:
     first_event_budget_ms: float = _opt(1000.0, "contract: the first event must arrive within this (ms)")
     expect_cap: int = _opt(CONTRACT_CAP, "contract: the per-user stream cap; the probe opens N+1 streams "
                            "and wants 429 with Retry-After (0: off)")
+    stall_after_s: float | None = _opt(None, "contract: the target's STATUS_STALL_AFTER_S; runs a job that goes "
+                                       "silent longer and wants event: stalled (opt-in: costs ~2x that)")
     only: list[str] = _opt([], "check ids or groups, e.g. headers,resume (repeatable)")
     origin: str | None = _opt(None, "contract: check CORS with credentials for this Origin")
     steps: int = _opt(8, "contract: updates of the timing job")
@@ -141,6 +143,8 @@ class CheckOptions:
         if self.expect_heartbeat_s is not None and not 0 < self.expect_heartbeat_s <= self.idle_limit_s:
             raise SetupError(f"--expect-heartbeat-s must be within 0..--idle-limit-s ({self.idle_limit_s:g}), "
                              f"got {self.expect_heartbeat_s}")
+        if self.stall_after_s is not None and not 0 < self.stall_after_s <= 1000:
+            raise SetupError(f"--stall-after-s must be within 0..1000, got {self.stall_after_s}")
         if not 3 <= self.steps <= 500:
             raise SetupError(f"--steps must be within 3..500, got {self.steps}")
         if not 50 <= self.interval_ms <= 10_000:

@@ -49,9 +49,15 @@ def job_params(o: CheckOptions) -> JobParams:
     return JobParams(profile="steady", steps=o.steps, interval_ms=o.interval_ms)
 
 
-def job_body(o: CheckOptions) -> dict[str, Any]:
+def stall_job(o: CheckOptions) -> JobParams:
+    """A job that goes silent for twice --stall-after-s mid-way (the stalled event is due after one)."""
+    assert o.stall_after_s is not None
+    return JobParams(profile="stall", steps=4, interval_ms=o.interval_ms, stall_s=2 * o.stall_after_s + 1)
+
+
+def job_body(params: JobParams) -> dict[str, Any]:
     """What POST .../transcribe gets: only the fields set, all of them listed in docs/contract.md."""
-    return job_params(o).model_dump(mode="json", exclude_unset=True)
+    return params.model_dump(mode="json", exclude_unset=True)
 
 
 def job_duration_s(o: CheckOptions) -> float:
@@ -174,8 +180,8 @@ class Runner(ProbePhases):
             raise SetupError(f"POST {self.api}/sessions answered 201 without an id: {one_line(response.text)!r}"
                              ) from None
 
-    async def start_job(self, session: str) -> None:
-        params = job_params(self.o)
+    async def start_job(self, session: str, params: JobParams | None = None) -> None:
+        params = params or job_params(self.o)
         if self.o.trigger == "redis":
             from simulators.runner import run_async
 
@@ -184,7 +190,7 @@ class Runner(ProbePhases):
                 run_async(session, params, bus.publish, f"check-{uuid.uuid4().hex}")))
             return
         response = await self.client.post(f"{self.api}/sessions/{session}/transcribe",
-                                          json=job_body(self.o), headers=self.creds.headers())
+                                          json=job_body(params), headers=self.creds.headers())
         if response.status_code != 202:
             raise SetupError(f"POST .../transcribe answered {response.status_code}: {one_line(response.text)}: cannot "
                              "start a job (use --trigger redis or --trigger none --session ID)")
@@ -192,7 +198,8 @@ class Runner(ProbePhases):
     # -- phases -------------------------------------------------------------------------------------------
 
     async def _job_stream(self, session: str, window_s: float,
-                          stop_when: Callable[[StreamRecord], bool] | None = None) -> StreamRecord:
+                          stop_when: Callable[[StreamRecord], bool] | None = None,
+                          params: JobParams | None = None) -> StreamRecord:
         """Open the stream, start the job once the snapshot arrived (or after SNAPSHOT_WAIT_S), record."""
         got_snapshot = asyncio.Event()
 
@@ -211,7 +218,7 @@ class Runner(ProbePhases):
             waiter.cancel()
         if recording.done() and not recording.result().opened:
             return recording.result()
-        await self.start_job(session)
+        await self.start_job(session, params)
         return await recording
 
     async def live_phase(self, wanted: set[str]) -> None:
@@ -240,6 +247,12 @@ class Runner(ProbePhases):
         self.obs.idle = await record_idle(self.client, self.stream_url(session),
                                           self.creds.headers(for_stream=True), self.o)
         return self.obs.idle
+
+    async def stall_phase(self) -> None:
+        session = await self.new_session("conformance: stall")
+        params = stall_job(self.o)
+        window = sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S
+        self.obs.stall = await self._job_stream(session, window, params=params)
 
     async def resume_phase(self, kind: Literal["header", "query"]) -> None:
         if self.o.trigger == "none":
@@ -289,6 +302,8 @@ class Runner(ProbePhases):
         if probe_wanted:
             assert idle_session is not None
             phases.append(lambda: self.probes_phase(probe_wanted, idle_session))
+        if "stall" in phases_wanted and self.o.stall_after_s is not None and self.o.trigger != "none":
+            phases.append(self.stall_phase)
         try:
             # one phase that cannot proceed (e.g. sessions cannot be created) stops the others
             async with asyncio.TaskGroup() as group:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from datetime import datetime
 from typing import Any
@@ -267,3 +268,44 @@ def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
               round(record.t_end, 2), **evidence)
 
 
+
+
+STALLED_FIELDS = frozenset({"session_id", "seq", "silent_s", "reason"})
+
+
+def stalled(record: StreamRecord | None, stall_after_s: float | None) -> CheckResult:
+    """Contract point 10: a job silent longer than STATUS_STALL_AFTER_S gets one ``event: stalled``
+    (no id; data session_id, seq, silent_s, reason) at the next heartbeat."""
+    if stall_after_s is None:
+        return _r("stream.stalled", Outcome.SKIP, "not measured: opt-in, pass --stall-after-s (the target's "
+                  "STATUS_STALL_AFTER_S, default 120)")
+    if record is None:
+        return _r("stream.stalled", Outcome.SKIP, "not measured: needs events (--trigger http or redis)")
+    if not record.opened:
+        return not_open("stream.stalled", record)
+    marks = [a for a in record.events if a.event is not None and a.event.event == "stalled"]
+    evidence: dict[str, Any] = {"stall_after_s": stall_after_s, "stalled_events": len(marks),
+                                "window_s": round(record.t_end, 2)}
+    if not marks:
+        return _r("stream.stalled", Outcome.FAIL, f"the job went silent for over {2 * stall_after_s:g} s and no "
+                  "event: stalled came: send one at the next heartbeat after STATUS_STALL_AFTER_S so a UI can "
+                  "say the worker went quiet", **evidence)
+    first = marks[0].event
+    assert first is not None
+    try:
+        data = json.loads(first.data)
+    except ValueError:
+        data = None
+    missing = sorted(STALLED_FIELDS - set(data)) if isinstance(data, dict) else sorted(STALLED_FIELDS)
+    evidence["data"] = first.data[:200]
+    if first.has_id:
+        return _r("stream.stalled", Outcome.FAIL, f"event: stalled carries id: {first.id}: it must not (a resume "
+                  "from it would skip statuses)", **evidence)
+    if missing:
+        return _r("stream.stalled", Outcome.FAIL, f"event: stalled without {', '.join(missing)} in its data",
+                  **evidence)
+    if len(marks) > 1:
+        return _r("stream.stalled", Outcome.FAIL, f"{len(marks)} stalled events for one silence: send it once",
+                  **evidence)
+    return _r("stream.stalled", Outcome.PASS, f"event: stalled after {marks[0].t:.1f} s (silent_s "
+              f"{data['silent_s']})", **evidence)

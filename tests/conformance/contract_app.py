@@ -82,6 +82,8 @@ class Flaws:
     cap_no_retry_after: bool = False
     # -- 9. a client that goes away is noticed only when the stream next writes
     late_release: bool = False
+    # -- 10. no event: stalled for a silent job
+    no_stalled: bool = False
 
 
 @dataclass
@@ -91,12 +93,14 @@ class Session:
     log: list[StatusUpdate] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     has_job: bool = False
+    last_publish: float = 0.0
 
     def publish(self, status: str, progress: float, message: str) -> None:
         self.log.append(StatusUpdate.build(session_id=self.sid, seq=len(self.log) + 1, status=status,
                                            progress=progress, message=message))
         self.changed.set()
         self.changed = asyncio.Event()
+        self.last_publish = asyncio.get_running_loop().time()
 
     @property
     def finished(self) -> bool:
@@ -124,7 +128,7 @@ def set_flaws(app: Starlette, flaws: Flaws) -> None:
     app.state.flaws = flaws
 
 
-def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
+def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
     open_streams: dict[str, int] = {}
@@ -282,6 +286,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
             position = max(0, min(start, len(session.log)))
             sent = 0
             skip_next = flaws.replay_skips_one and last is not None  # the first status after the id is lost
+            stall_reported = False
             while True:
                 changed = session.changed
                 while position < len(session.log):
@@ -300,9 +305,18 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
                         return
                 try:
                     await asyncio.wait_for(changed.wait(), heartbeat_s)
+                    stall_reported = False
                 except TimeoutError:
                     if not flaws.no_heartbeat:
                         yield encode_comment("ping") + b"\n"
+                    latest = session.log[-1]
+                    silent = asyncio.get_running_loop().time() - session.last_publish
+                    if (latest.status == "processing" and silent >= stall_after_s and not stall_reported
+                            and not flaws.no_stalled):
+                        stall_reported = True
+                        yield encode_event(json.dumps({"session_id": session.sid, "seq": latest.seq,
+                                                       "silent_s": round(silent, 1), "reason": "quiet"}),
+                                           event="stalled")
 
         body: AsyncIterator[bytes] = events()
         headers = {"Cache-Control": flaws.cache_control}

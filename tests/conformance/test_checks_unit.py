@@ -325,10 +325,12 @@ def test_the_checker_sends_only_fields_the_contract_lists() -> None:
     from pathlib import Path
 
     from conformance.options import CheckOptions
-    from conformance.runner import job_body
+    from conformance.runner import job_body, job_params, stall_job
 
     contract = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text()
     row = next(line for line in contract.splitlines() if "/transcribe`" in line)
     listed = set(re.findall(r'"(\w+)"', row.split("|")[1]))
-    body = job_body(CheckOptions("http://x"))
-    assert set(body) <= listed and "speed" not in body, (body, listed)
+    for params in (job_params(CheckOptions("http://x")), stall_job(CheckOptions("http://x", stall_after_s=1))):
+        body = job_body(params)
+        assert set(body) <= listed and "speed" not in body, (body, listed)
+    assert set(job_body(job_params(CheckOptions("http://x")))) == {"profile", "steps", "interval_ms"}
