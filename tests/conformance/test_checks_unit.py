@@ -334,3 +334,32 @@ def test_the_checker_sends_only_fields_the_contract_lists() -> None:
         body = job_body(params)
         assert set(body) <= listed and "speed" not in body, (body, listed)
     assert set(job_body(job_params(CheckOptions("http://x")))) == {"profile", "steps", "interval_ms"}
+
+
+def test_every_option_exists_in_the_cli_and_the_pytest_plugin() -> None:
+    """One declaration (CheckOptions): the typer command and the plugin are generated from it."""
+    from dataclasses import fields
+
+    import typer
+
+    from conformance import pytest_plugin
+    from conformance.options import CheckOptions
+    from sse_harness.cli import app
+
+    names = {f.name for f in fields(CheckOptions)}
+    command = typer.main.get_command(app).get_command(None, "check")  # type: ignore[attr-defined]
+    assert names | {"output_format", "output", "compare"} == {p.name for p in command.params}
+
+    seen: list[str] = []
+
+    class Group:
+        def addoption(self, *flags: str, **kwargs: object) -> None:
+            seen.append(str(kwargs["dest"]))
+
+    class Parser:
+        def getgroup(self, *args: object) -> Group:
+            return Group()
+
+    pytest_plugin.pytest_addoption(Parser())  # type: ignore[arg-type]
+    assert {d.removeprefix("sse_") for d in seen} == names
+    assert {"steps", "interval_ms", "http2", "header", "cookie", "trigger_cmd", "profile"} <= names
