@@ -264,7 +264,8 @@ def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
                   f"open for {idle_s:g} s but nothing arrived, not even the current state: an intermediary "
                   f"holds the stream; {FIX_BUFFERING}", round(record.t_end, 2), **evidence)
     return _r("idle.survival", Outcome.PASS,
-              f"open for {record.t_end:.1f} s with only {len(record.comments)} heartbeat comment(s)",
+              f"open for {record.t_end:.1f} s, not cut ({len(record.events)} events, {len(record.comments)} heartbeat "
+              "comment(s))",
               round(record.t_end, 2), **evidence)
 
 

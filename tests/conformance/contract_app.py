@@ -51,7 +51,6 @@ class Flaws:
     # -- sessions and jobs
     no_etag: bool = False
     no_304: bool = False
-    no_409: bool = False
     transcribe_html_422: bool = False
     poll_cache_control: str = "no-cache"
     # -- a status
@@ -202,7 +201,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)[:200]}, 422)
-        if session.has_job and not current().no_409:
+        if session.has_job:
             return JSONResponse({"detail": "already has a job"}, 409)
         session.has_job = True
 

@@ -40,6 +40,7 @@ def test_recommended_config_passes(api: ApiProcess, nginx: Callable[..., str]) -
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.ok, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"
+    assert outcomes.pop("stream.stalled") == "skip"  # opt-in (--stall-after-s)
     assert_all_pass(outcomes)
 
 

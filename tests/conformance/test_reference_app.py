@@ -49,6 +49,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
     result = outcomes(report)
     assert report.ok, report.summary()
     assert result.pop("headers.connection-h2") == "skip" and result.pop("cors.credentials") == "skip"
+    assert result.pop("stream.stalled") == "skip"  # opt-in: test_the_stalled_event below
     assert_all_pass(result)
     assert report.get("heartbeat.interval").metric == pytest.approx(1.0, abs=0.3)  # type: ignore[union-attr]
     assert "after 20 open streams" in report.get("cap.per-user").message  # type: ignore[union-attr]
@@ -117,3 +118,10 @@ def test_cors_with_credentials(start_api: Callable[..., ApiProcess]) -> None:
     assert outcomes(good) == {"cors.credentials": "pass"}, good.results[0].message
     bad = check(server.url, only=["cors"], origin="https://evil.example")
     assert "Access-Control-Allow-Origin is None, must be 'https://evil.example'" in failed(bad)["cors.credentials"]
+
+
+def test_the_stalled_event(start_api: Callable[..., ApiProcess]) -> None:
+    """Contract point 10 on the real stack: a job silent for 2 s with STATUS_STALL_AFTER_S=1."""
+    server = start_api(STATUS_STALL_AFTER_S="1", SSE_HEARTBEAT_S="1")
+    report = check(server.url, only=["stream.stalled"], stall_after_s=1.0)
+    assert outcomes(report) == {"stream.stalled": "pass"}, report.results[0].message
