@@ -28,7 +28,7 @@ def _parameters() -> list[inspect.Parameter]:
     params = []
     for row in option_rows():
         if row.argument:
-            annotation: Any = Annotated[str, typer.Argument(help=row.help, show_default=False)]
+            annotation: Any = Annotated[str, typer.Argument(help=row.help, show_default=False, metavar="URL")]
             params.append(inspect.Parameter(row.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                             annotation=annotation))
             continue
