@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,7 +28,8 @@ from sse_contract.status import TERMINAL_STATES, StatusUpdate
 from sse_contract.wire import Comment, Event, Item, Retry, SSEDecoder
 
 __all__ = [
-    "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "open_streams", "record_stream",
+    "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "one_line", "open_streams",
+    "record_stream",
 ]
 
 BROWSER_HEADERS = {
@@ -157,8 +159,19 @@ class StreamRecord:
                     "response, e.g. buffering with compression, or a hung origin)")
         if self.status is None:
             return f"no response ({self.error or 'connection failed'})"
-        excerpt = f": {self.body_excerpt[:120]!r}" if self.body_excerpt else ""
+        excerpt = f": {one_line(self.body_excerpt, 120)!r}" if self.body_excerpt else ""
         return f"answered {self.status}{excerpt}"
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """A response body as one short line: an HTML error page becomes its title (or its text), collapsed."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
+    if title:
+        text = title.group(1)
+    elif "<" in text and ">" in text:
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def make_client(*, http2: bool = True, verify: bool = True, max_connections: int = 50) -> httpx.AsyncClient:

@@ -4,26 +4,15 @@ per-user cap, CORS, the release of a closed stream. Pure, like ``conformance.che
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.client import one_line
 from conformance.model import CheckResult, Outcome
 from sse_contract.status import StatusUpdate
 
 __all__ = ["Probe", "one_line"]
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """A response body as one short line: an HTML error page becomes its title (or its text), collapsed."""
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
-    if title:
-        text = title.group(1)
-    elif "<" in text and ">" in text:
-        text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
