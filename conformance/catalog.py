@@ -124,6 +124,8 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: checks.sse_resume(*obs.sse_resume)),
     Check("stream.stalled", "event: stalled when a job goes silent", "stall", CONTRACT,
           lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
+    Check("sessions.api", "sessions and jobs answer as the contract's table", "probe", CONTRACT,
+          lambda obs, o: probes.sessions_api(obs.api)),
     Check("poll.etag", "polling endpoint, ETag and 304", "probe", CONTRACT, lambda obs, o: probes.poll_etag(*obs.poll)),
     Check("auth.unauthenticated", "401 without credentials", "probe", CONTRACT,
           lambda obs, o: probes.unauthenticated(obs.unauth)),

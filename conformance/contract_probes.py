@@ -103,6 +103,8 @@ class ProbePhases:
                                       headers=creds, stream=True),
                 ]
             tasks["cross"] = cross()
+        if "sessions.api" in wanted and self.o.trigger == "http":
+            tasks["api"] = self.api_phase()
         if "input.malformed" in wanted:
             tasks["malformed"] = self._malformed(session, creds)
         if "cors.credentials" in wanted and self.o.origin:
@@ -157,6 +159,29 @@ class ProbePhases:
         # one at a time: each stream probe holds a stream of this user, and a deployment with a small
         # per-user cap (e.g. 5) would otherwise answer 429 instead of judging the input
         self.obs.malformed = [await make() for make in probes]
+
+    async def api_phase(self) -> None:
+        """The "Sessions and jobs" table as a client meets it: create, read, the first status, a job, a
+        second job (409), /healthz. Stops at the first answer that is not the contract's."""
+        creds = self.creds.headers()
+        steps: list[Probe] = []
+        created = await self._probe("POST /sessions", "POST", f"{API_PREFIX}/sessions", headers=creds,
+                                    body={"title": "conformance: api"}, expect="201")
+        steps.append(created)
+        body = created.json()
+        sid = body.get("id") if isinstance(body, dict) else None
+        if created.status == 201 and isinstance(sid, str):
+            base = f"{API_PREFIX}/sessions/{sid}"
+            steps.append(await self._probe("GET the session", "GET", base, headers=creds, expect="200"))
+            steps.append(await self._probe("its first status", "GET", f"{base}/status", headers=creds,
+                                           expect="200"))
+            job = {"profile": "steady", "steps": 3, "interval_ms": 50}
+            steps.append(await self._probe("POST .../transcribe", "POST", f"{base}/transcribe", headers=creds,
+                                           body=job, expect="202"))
+            steps.append(await self._probe("a second job", "POST", f"{base}/transcribe", headers=creds,
+                                           body=job, expect="409"))
+        steps.append(await self._probe("GET /healthz", "GET", "/healthz", expect="200"))
+        self.obs.api = steps
 
     async def _open_count(self) -> int | None:
         probe = await self._probe("streams/me", "GET", f"{API_PREFIX}/streams/me", headers=self.creds.headers())

@@ -26,6 +26,8 @@ class Observations:
     cross: list[Probe] = field(default_factory=list)
     cross_reason: str | None = None
     malformed: list[Probe] = field(default_factory=list)
+    #: sessions.api: the "Sessions and jobs" requests in order
+    api: list[Probe] = field(default_factory=list)
     cap: tuple[list[int], str | None] = ([], None)
     cors: tuple[Probe | None, Probe | None] = (None, None)
     #: open-stream counts from /streams/me: before, with one stream open, and polled after closing it

@@ -141,6 +141,38 @@ def malformed(probes: Sequence[Probe]) -> CheckResult:
     return _r("input.malformed", Outcome.PASS, f"{len(probes)} malformed requests, no 5xx", **evidence)
 
 
+SESSION_FIELDS = frozenset({"id", "title", "created_at", "task_id"})
+
+
+def sessions_api(steps: Sequence[Probe]) -> CheckResult:
+    """docs/contract.md "Sessions and jobs": 201 with id, title, created_at, task_id null; the session
+    200; its first status pending with seq 1; a job 202 with task_id; a second job 409; /healthz ok."""
+    if not steps:
+        return _r("sessions.api", Outcome.SKIP, "not measured: needs --trigger http (the API's own hooks)")
+    evidence = {"probes": [p.short() for p in steps]}
+    for probe in steps:
+        if probe.status is None or str(probe.status) != probe.expect:
+            return _r("sessions.api", Outcome.FAIL, f"{probe.label} answered {probe.status or probe.error} "
+                      f"({one_line(probe.body, 80)!r}), the contract says {probe.expect}", **evidence)
+        data = probe.json()
+        if probe.label == "POST /sessions":
+            missing = sorted(SESSION_FIELDS - set(data)) if isinstance(data, dict) else sorted(SESSION_FIELDS)
+            if missing or data.get("task_id") is not None:
+                return _r("sessions.api", Outcome.FAIL, f"POST /sessions answered {one_line(probe.body, 100)!r}: "
+                          "the contract's body is {id, title, created_at, task_id: null}", **evidence)
+        if probe.label == "its first status" and not (
+                isinstance(data, dict) and data.get("status") == "pending" and data.get("seq") == 1):
+            return _r("sessions.api", Outcome.FAIL, f"a new session's status is {one_line(probe.body, 100)!r}: it "
+                      "starts pending with seq 1", **evidence)
+        if probe.label == "POST .../transcribe" and not (isinstance(data, dict) and data.get("task_id")):
+            return _r("sessions.api", Outcome.FAIL, "202 from transcribe without a task_id", **evidence)
+        if probe.label == "GET /healthz" and not (isinstance(data, dict) and data.get("status") == "ok"):
+            return _r("sessions.api", Outcome.FAIL, f"/healthz answered {one_line(probe.body, 80)!r}, not "
+                      '{"status": "ok"}', **evidence)
+    return _r("sessions.api", Outcome.PASS, "create 201, read 200, pending seq 1, job 202, second job 409, "
+              "healthz ok", **evidence)
+
+
 def per_user_cap(statuses: Sequence[int], retry_after: str | None, expected: int) -> CheckResult:
     """``expected`` + 1 streams were opened (or fewer, up to the first refusal): the last must be a 429
     with Retry-After. A lower cap is within the contract ("at most")."""

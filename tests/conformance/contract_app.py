@@ -49,6 +49,8 @@ class Flaws:
     foreign_body_differs: bool = False
     malformed_id_500: bool = False
     # -- sessions and jobs
+    no_409: bool = False
+    session_without_created_at: bool = False
     no_etag: bool = False
     no_304: bool = False
     transcribe_html_422: bool = False
@@ -187,8 +189,19 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         sid = str(uuid.uuid4())
         sessions[sid] = Session(sid=sid, owner=user)
         sessions[sid].publish("pending", 0, "Waiting to start")
-        return JSONResponse({"id": sid, "title": title, "created_at": datetime.now(UTC).isoformat(),
-                             "task_id": None}, 201)
+        body = {"id": sid, "title": title, "created_at": datetime.now(UTC).isoformat(), "task_id": None}
+        if current().session_without_created_at:
+            body.pop("created_at")
+        return JSONResponse(body, 201)
+
+    async def read(request: Request) -> Response:
+        session = owned(request)
+        if isinstance(session, Response):
+            return session
+        return JSONResponse({"id": session.sid, "title": "", "task_id": None})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
     async def transcribe(request: Request) -> Response:
         session = owned(request)
@@ -201,7 +214,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)[:200]}, 422)
-        if session.has_job:
+        if session.has_job and not current().no_409:
             return JSONResponse({"detail": "already has a job"}, 409)
         session.has_job = True
 
@@ -334,10 +347,12 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
     app = Starlette(routes=[
         Route(f"{prefix}/auth/dev-login", login, methods=["POST"]),
         Route(f"{prefix}/sessions", create, methods=["POST"]),
+        Route(prefix + "/sessions/{sid}", read),
         Route(prefix + "/sessions/{sid}/transcribe", transcribe, methods=["POST"]),
         Route(prefix + "/sessions/{sid}/status", status),
         Route(prefix + "/sessions/{sid}/status/stream", stream),
         Route(f"{prefix}/streams/me", streams_me),
+        Route("/healthz", healthz),
     ])
     set_flaws(app, flaws)
     return app

@@ -81,7 +81,12 @@ MUTANTS: dict[str, Mutant] = {
                                 {"auth.cross-user": "the bodies differ"}),
     "500-for-a-malformed-session-id": Mutant("Authentication: 422 for malformed ids", Flaws(malformed_id_500=True),
                                              {"input.malformed": "got a 5xx"}),
-    # -- Sessions and jobs (the polling route)
+    # -- Sessions and jobs
+    "no-409-for-a-second-job": Mutant("Sessions and jobs: 409", Flaws(no_409=True),
+                                      {"sessions.api": "a second job answered 202"}),
+    "session-without-created-at": Mutant("Sessions and jobs: the session body",
+                                         Flaws(session_without_created_at=True),
+                                         {"sessions.api": "the contract's body is {id, title, created_at"}),
     "no-etag": Mutant("Sessions and jobs: ETag", Flaws(no_etag=True), {"poll.etag": "no ETag"}),
     "no-304": Mutant("Sessions and jobs: 304", Flaws(no_304=True), {"poll.etag": "answered 200, not 304"}),
     "polling-cacheable": Mutant("Sessions and jobs: Cache-Control", Flaws(poll_cache_control="max-age=60"),
