@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
+from reference_app.api_client import env_redis_url, login
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, env_redis_url, login
+from reference_app.launcher import ApiProcess, WorkerProcess
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
 from e2e.gate import StreamGate
-from reference_app.testing import ApiProcess, WorkerProcess, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

@@ -38,8 +38,9 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtests.system import raise_fd_limit
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, local_stack, wait_until
 from reference_app.worker.publisher import StatusPublisher
 
 __all__ = ["TARGETS", "BenchUsageError", "run_capacity"]
@@ -148,17 +149,11 @@ def _metric(url: str, name: str) -> float | None:
 
 @contextlib.contextmanager
 def _stack(streams: int, log_dir: Path) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
-    with EmbeddedRedis() as server:
-        api = ApiProcess(server.url, env={
-            "SSE_MAX_STREAMS_PER_USER": str(streams + 10),
-            "SSE_CONNECTION_TIMEOUT": "3600",
-            "SSE_HEARTBEAT_S": "15",
-        }, log_path=str(log_dir / "api.log"))
-        api.start(timeout=60)
-        try:
-            yield server, api
-        finally:
-            api.terminate(30)
+    """Embedded Redis and one API process (no worker: the bench publishes itself), by the one launcher."""
+    env = {"SSE_MAX_STREAMS_PER_USER": str(streams + 10), "SSE_CONNECTION_TIMEOUT": "3600", "SSE_HEARTBEAT_S": "15"}
+    with local_stack(env=env, worker=False, log_path=str(log_dir / "api.log"), timeout=60) as stack:
+        assert stack.redis is not None
+        yield stack.redis, stack.api
 
 
 def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: float, message: str) -> None:

@@ -6,6 +6,8 @@ which breaks streaming disconnect handling and multiplies per-stream memory.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,11 +24,24 @@ from reference_app.auth import Authenticate, authenticate_jwt
 from reference_app.bus.base import StatusBus
 from reference_app.jobs import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
-from reference_app.settings import Settings, get_settings
+from reference_app.settings import Settings, get_settings, redact_url
 from reference_app.stream_endpoint import StreamFastPath, store_unavailable
 from reference_app.stream_registry import StreamRegistry
 
 log = logging.getLogger(__name__)
+
+
+async def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
+    """One PING with a short timeout, on a connection of its own (the bus's pool retries for seconds)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
 
 
 def create_app(
@@ -44,6 +59,7 @@ def create_app(
     settings.check_api_secrets()
     metrics = Metrics()
 
+    owns_bus = bus is None
     if bus is None:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (or run `sse-harness demo` for an embedded Redis)")
@@ -62,15 +78,30 @@ def create_app(
         jobs = InlineJobQueue(bus)
 
     the_bus = bus
+    own_redis = settings.redis_url if owns_bus else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await the_bus.start()
+        # Redis down at start-up is not fatal (contract point 11): the API binds, answers 503 on /healthz and
+        # on Redis-backed routes, and recovers by itself. The bus then starts in the background, so that
+        # /healthz answers at once instead of after the subscriber's connect timeout.
+        starting: asyncio.Task[None] | None = None
+        if own_redis is not None and not await redis_answers(own_redis):
+            log.warning("Redis at %s is unreachable: answering 503 on /healthz and Redis-backed routes "
+                        "until it answers", redact_url(own_redis))
+            starting = asyncio.create_task(the_bus.start(), name="bus-start")
+        else:
+            await the_bus.start()
         try:
             yield
         finally:
             app.state.streams.begin_shutdown()
             await app.state.streams.stop()
+            if starting is not None and not starting.done():
+                starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                if starting is not None:
+                    await starting
             await the_bus.stop()
 
     app = FastAPI(title="SSE status reference app", version=__version__, lifespan=lifespan)

@@ -7,75 +7,26 @@ and follows each over SSE (exactly as a browser would, resuming with Last-Event-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from reference_app.embedded_redis import EmbeddedRedis, free_port
-from reference_app.processes import api_args, celery_worker_args, spawn, stop
+from reference_app.launcher import local_stack
+from reference_app.settings import redact_url
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import Event, SSEDecoder
 
-console = Console(stderr=False)
+__all__ = ["DemoError", "follow", "run_demo", "run_jobs"]
 
 
-@dataclass
-class DemoStack:
-    url: str
-    redis_url: str
-    processes: list[subprocess.Popen[bytes]]
-
-
-def wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            for p in processes:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args!r} exited with {p.returncode} during start-up")
-            with contextlib.suppress(httpx.HTTPError):
-                if client.get(f"{url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout:.0f}s")
-
-
-@contextlib.contextmanager
-def demo_stack(host: str, port: int, *, env: dict[str, str] | None = None) -> Iterator[DemoStack]:
-    """Start (embedded Redis,) worker and API; stop all of them on exit, whatever happened."""
-    redis_server: EmbeddedRedis | None = None
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            redis_server = EmbeddedRedis().start()
-            redis_url = redis_server.url
-        child_env = {
-            "REDIS_URL": redis_url,
-            "AUTH_DEV_LOGIN": os.environ.get("AUTH_DEV_LOGIN", "1"),
-            "AUTH_SECRET": os.environ.get("AUTH_SECRET", secrets.token_urlsafe(32)),
-            **(env or {}),
-        }
-        port = port or free_port()
-        processes.append(spawn(celery_worker_args(quiet=True), child_env))
-        processes.append(spawn(api_args(host, port), child_env))
-        url = f"http://{host}:{port}"
-        wait_healthy(url, processes)
-        yield DemoStack(url=url, redis_url=redis_url, processes=processes)
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if redis_server is not None:
-            redis_server.stop()
+class DemoError(RuntimeError):
+    """The demo could not do what it was asked; one line for the user."""
 
 
 async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable[[StatusUpdate], None],
@@ -108,7 +59,7 @@ async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable
     return final
 
 
-async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realistic") -> bool:
+async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, profile: str = "realistic") -> bool:
     """Start ``jobs`` transcriptions and draw their progress; True when every one completed."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         login = await client.post("/api/v1/auth/dev-login", json={"username": "demo"})
@@ -146,31 +97,34 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realis
     return ok
 
 
-def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: float) -> int:
-    stopping = False
+def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: float, *,
+             console: Console, redis_url: str | None = None) -> int:
+    """Start the stack (``launcher.StartupError`` if it cannot), print ``Ready:`` once our own API answers, run the
+    jobs; the exit code is 0 only if every job completed (with ``--exit-when-done``) or on Ctrl-C/SIGTERM."""
 
     def _stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    env = {
+        "AUTH_DEV_LOGIN": os.environ.get("AUTH_DEV_LOGIN", "1"),
+        "AUTH_SECRET": os.environ.get("AUTH_SECRET", secrets.token_urlsafe(32)),
+    }
     try:
-        with demo_stack(host, port) as stack:
-            console.print(f"Ready: {stack.url}", highlight=False, soft_wrap=True)
-            console.print(f"  Redis: {stack.redis_url}  (dev login on; open {stack.url}/ in a browser)")
-            ok = True
+        with local_stack(host, port, redis_url=redis_url, env=env) as stack:
+            console.print(f"Ready: {stack.url}")
+            console.print(f"  Redis: {redact_url(stack.redis_url)}  (dev login on; open {stack.url}/ in a browser)")
             if jobs:
-                ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s))
+                try:
+                    ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s, console))
+                except httpx.HTTPError as exc:
+                    raise DemoError(f"the demo's jobs failed against {stack.url}: {exc}") from None
                 console.print("all jobs completed" if ok else "some jobs did not complete")
                 if exit_when_done:
                     return 0 if ok else 1
-            while True:
-                for p in stack.processes:
-                    if p.poll() is not None:
-                        console.print(f"[red]{p.args!r} exited ({p.returncode})[/red]")
-                        return 1
+            while (exited := stack.exited()) is None:
                 time.sleep(0.5)
+            raise DemoError(exited)
     except KeyboardInterrupt:
         console.print("stopping…")
         return 0

@@ -18,6 +18,8 @@ from types import TracebackType
 
 import redis
 
+from reference_app.processes import spawn
+
 __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 
 
@@ -44,7 +46,8 @@ class EmbeddedRedis:
     """Start ``redis-server`` on a free loopback port in a temp dir; ``stop()`` kills it and cleans up.
 
     ``appendonly=True`` turns on AOF (fsync every write) so a SIGKILL + ``restart()`` keeps the data,
-    as production should be configured.
+    as production should be configured. The server is a ``processes.spawn`` child: it gets SIGTERM if this
+    process dies, so a crashed demo or test run leaves no ``redis-server`` behind.
     """
 
     def __init__(self, *, appendonly: bool = False, port: int | None = None, maxclients: int = 10000):
@@ -54,7 +57,6 @@ class EmbeddedRedis:
         self.maxclients = maxclients
         self.dir = Path(tempfile.mkdtemp(prefix="sse-harness-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
-
 
     @property
     def url(self) -> str:
@@ -80,7 +82,7 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         for _attempt in range(3):
-            self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.process = spawn(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if self._wait_ready(timeout):
                 return self
             self._kill()
@@ -110,7 +112,7 @@ class EmbeddedRedis:
     def restart(self, timeout: float = 10.0) -> None:
         """Start again on the same port and dir (reloads the AOF when appendonly is on)."""
         self._kill()
-        self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = spawn(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not self._wait_ready(timeout):
             raise RuntimeError("embedded redis-server did not come back on restart")
 
@@ -125,7 +127,11 @@ class EmbeddedRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from types import FrameType
 from typing import Any
@@ -35,6 +36,10 @@ class GracefulServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        for sock in sockets or ():  # uvicorn names no address for sockets it was handed
+            host, port = sock.getsockname()[:2]
+            logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                                                    host, port)
         if self.send_timeout_s is not None:
             for server in getattr(self, "servers", []):
                 for sock in server.sockets:
@@ -91,7 +96,10 @@ def make_config(app: FastAPI, host: str, port: int, *, grace_s: float, log_level
 
 
 def run(app: FastAPI, host: str, port: int, *, grace_s: float, log_level: str = "info",
-        fd: int | None = None, send_timeout_s: float | None = None) -> None:
+        fd: int | None = None, send_timeout_s: float | None = None,
+        sockets: list[socket.socket] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT: on ``sockets`` (already listening, e.g. bound by the command line so a
+    port in use is refused before start-up), else on ``fd``, else on ``host:port``."""
     server = GracefulServer(make_config(app, host, port, grace_s=grace_s, log_level=log_level, fd=fd))
     server.send_timeout_s = send_timeout_s
-    server.run()
+    server.run(sockets=sockets or None)

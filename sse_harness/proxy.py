@@ -14,7 +14,7 @@ def proxy(
         help="fault, repeatable: pass, buffer, buffer-bytes=N, gzip, idle-timeout=S, kill-after=S, "
              "drop-every=N, latency=MS, status=503, error-path=REGEX")] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port)")] = 8080,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port, 1-65535 (0 = any free port)")] = 8080,
 ) -> None:
     """Fault-injecting HTTP proxy in front of UPSTREAM (buffering, gzip, idle cuts, 502/503, ...)."""
     from simulators.fault_proxy import main as run_proxy

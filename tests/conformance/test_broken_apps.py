@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.testing import serve_asgi
+from reference_app.launcher import serve_asgi
 from tests.conformance.contract_app import Flaws, create_app
 from tests.conformance.helpers import assert_all_pass
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reference_app.testing import wait_until
+from reference_app.launcher import wait_until
 from sse_harness.cli import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

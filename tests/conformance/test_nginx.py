@@ -17,7 +17,7 @@ import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.embedded_redis import free_port
-from reference_app.testing import ApiProcess, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 from tests.conformance.helpers import assert_all_pass
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
