@@ -50,17 +50,20 @@ class EmbeddedRedis:
     process dies, so a crashed demo or test run leaves no ``redis-server`` behind.
     """
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None, maxclients: int = 10000):
+    def __init__(self, *, appendonly: bool = False, port: int | None = None, maxclients: int = 10000,
+                 password: str | None = None):
         self.binary = find_redis_server()
         self.appendonly = appendonly
         self.port = port or free_port()
         self.maxclients = maxclients
+        self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="sse-harness-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def _args(self) -> list[str]:
         args = [
@@ -74,6 +77,8 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.dir / "redis.log"),
         ]
+        if self.password:
+            args += ["--requirepass", self.password]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
@@ -91,7 +96,7 @@ class EmbeddedRedis:
         raise RuntimeError(f"embedded redis-server ({self.binary}) did not start: {log[-2000:]}")
 
     def _wait_ready(self, timeout: float) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,17 +100,12 @@ def check_redis_url(url: str, name: str = "--redis-url") -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for logs and error messages)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    except ValueError:
-        return "<unparseable URL>"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL with its password replaced by ``***`` (for logs and error messages); works on URLs that
+    do not parse too (a port out of range), which are the ones error messages quote."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
 
 
 @lru_cache
