@@ -93,7 +93,8 @@ class EmbeddedRedis:
             self._kill()
             self.port = free_port()  # the port may have been taken between probe and bind
         log = (self.dir / "redis.log").read_text(errors="replace") if (self.dir / "redis.log").exists() else ""
-        raise RuntimeError(f"embedded redis-server ({self.binary}) did not start: {log[-2000:]}")
+        last = ([line for line in log.splitlines() if line.strip()] or ["no log"])[-1]
+        raise RuntimeError(f"embedded redis-server ({self.binary}) did not start: {last.strip()}")
 
     def _wait_ready(self, timeout: float) -> bool:
         client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.2)

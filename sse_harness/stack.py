@@ -186,6 +186,6 @@ def demo(
         code = run_demo(host, port, jobs, exit_when_done, timeout_s, console=out, redis_url=settings.redis_url)
     except SettingsError as exc:
         raise fail(str(exc)) from None
-    except (StartupError, DemoError) as exc:
+    except (StartupError, DemoError, RuntimeError) as exc:  # RuntimeError: the embedded redis-server
         raise fail(str(exc), FAILED) from None
     raise typer.Exit(code)
