@@ -56,6 +56,17 @@ def fail(message: str, code: int = USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _check_port(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 65535:
+        raise typer.BadParameter(f"{value} is out of range (1-65535, or 0 for any free port)")
+    return value
+
+
+def port_option(help_text: str = "TCP port, 1-65535 (0 = any free port)") -> Any:
+    """The one ``--port`` of every command that listens: a port out of range is a usage error naming it."""
+    return typer.Option(callback=_check_port, help=help_text)
+
+
 def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 

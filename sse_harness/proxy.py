@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from sse_harness.console import port_option
+
 
 def proxy(
     upstream: Annotated[str, typer.Option(help="origin base URL, e.g. http://127.0.0.1:8000")],
@@ -14,7 +16,7 @@ def proxy(
         help="fault, repeatable: pass, buffer, buffer-bytes=N, gzip, idle-timeout=S, kill-after=S, "
              "drop-every=N, latency=MS, status=503, error-path=REGEX")] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port, 1-65535 (0 = any free port)")] = 8080,
+    port: Annotated[int, port_option()] = 8080,
 ) -> None:
     """Fault-injecting HTTP proxy in front of UPSTREAM (buffering, gzip, idle cuts, 502/503, ...)."""
     from simulators.fault_proxy import main as run_proxy

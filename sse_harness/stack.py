@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Literal
 import typer
 
 from sse_contract.jobs import JobParams, ProfileName
-from sse_harness.console import FAILED, err, fail, out, validation_line
+from sse_harness.console import FAILED, err, fail, out, port_option, validation_line
 
 if TYPE_CHECKING:
     from reference_app.settings import Settings
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 UvicornLogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 CeleryLogLevel = Literal["critical", "error", "warning", "info", "debug"]
 CeleryPool = Literal["threads", "prefork", "solo"]
-PortOption = typer.Option(min=0, max=65535, help="TCP port, 1-65535 (0 = any free port)")
 #: how long worker and simulate wait for Redis to answer before giving up
 REDIS_TIMEOUT_S = 10.0
 
@@ -55,7 +54,7 @@ def _wait_for_redis(url: str, name: str) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, PortOption] = 8000,
+    port: Annotated[int, port_option()] = 8000,
     log_level: Annotated[UvicornLogLevel, typer.Option(help="uvicorn log level")] = "info",
     fd: Annotated[int | None, typer.Option(hidden=True, help="serve on this inherited listening socket")] = None,
 ) -> None:
@@ -160,7 +159,7 @@ def simulate(
 
 def demo(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, PortOption] = 8000,
+    port: Annotated[int, port_option()] = 8000,
     jobs: Annotated[int, typer.Option(min=0, max=100, help="simulated transcriptions to run")] = 0,
     exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="exit once the jobs end")] = False,
     timeout_s: Annotated[float, typer.Option(min=1, help="give up on jobs after this long")] = 120.0,

@@ -53,13 +53,14 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], code: int, *
     return lines[0]
 
 
+OUT_OF_RANGE = "99999 is out of range (1-65535, or 0 for any free port)"
 SERVE_ENV = {"AUTH_DEV_LOGIN": "1", "AUTH_SECRET": SECRET, "REDIS_URL": "redis://127.0.0.1:1/0"}
 
 #: (args, environment, exit code, what the line must say). 2 = bad input, 1 = a start that failed.
 CASES: list[tuple[list[str], dict[str, str], int, list[str]]] = [
-    (["serve", "--port", "99999"], SERVE_ENV, 2, ["--port", "65535"]),
-    (["demo", "--port", "99999"], {}, 2, ["--port", "65535"]),
-    (["proxy", "--upstream", "http://127.0.0.1:1", "--port", "99999"], {}, 2, ["--port", "65535"]),
+    (["serve", "--port", "99999"], SERVE_ENV, 2, ["--port", OUT_OF_RANGE]),
+    (["demo", "--port", "99999"], {}, 2, ["--port", OUT_OF_RANGE]),
+    (["proxy", "--upstream", "http://127.0.0.1:1", "--port", "99999"], {}, 2, ["--port", OUT_OF_RANGE]),
     (["proxy", "--upstream", "ftp://127.0.0.1:1"], {}, 2, ["ftp"]),
     (["serve", "--port", "-1"], SERVE_ENV, 2, ["--port"]),
     (["serve", "--log-level", "bogus"], SERVE_ENV, 2, ["--log-level", "'bogus'", "info"]),
