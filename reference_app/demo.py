@@ -7,11 +7,14 @@ and follows each over SSE (exactly as a browser would, resuming with Last-Event-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -59,8 +62,10 @@ async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable
     return final
 
 
-async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, profile: str = "realistic") -> bool:
-    """Start ``jobs`` transcriptions and draw their progress; True when every one completed."""
+async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, profile: str = "realistic",
+                   stop: threading.Event | None = None) -> bool | None:
+    """Start ``jobs`` transcriptions and draw their progress; True when every one completed, None when
+    ``stop`` was set first."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         login = await client.post("/api/v1/auth/dev-login", json={"username": "demo"})
         login.raise_for_status()
@@ -87,9 +92,17 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, prof
                                     message=update.message[:40])
                 return on_status
 
-            finals = await asyncio.gather(
-                *(follow(client, sid, updater(task), timeout_s) for sid, task in sessions)
-            )
+            following = asyncio.gather(*(follow(client, sid, updater(task), timeout_s) for sid, task in sessions))
+            watching = asyncio.ensure_future(_until_set(stop))
+            racing: set[asyncio.Future[Any]] = {following, watching}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+            watching.cancel()
+            if not following.done():
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+                return None
+            finals = following.result()
     ok = all(f is not None and f.status.value == "completed" for f in finals)
     for (sid, _), final in zip(sessions, finals, strict=True):
         state = final.status.value if final else "timed out"
@@ -97,34 +110,45 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, prof
     return ok
 
 
+async def _until_set(event: threading.Event | None) -> None:
+    """Return once ``event`` is set (never, for None): a signal handler's flag, seen from the event loop."""
+    while event is None or not event.is_set():  # noqa: ASYNC110 - a threading.Event, set by a signal handler
+        await asyncio.sleep(0.2)
+
+
 def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: float, *,
              console: Console, redis_url: str | None = None) -> int:
     """Start the stack (``launcher.StartupError`` if it cannot), print ``Ready:`` once our own API answers, run the
-    jobs; the exit code is 0 only if every job completed (with ``--exit-when-done``) or on Ctrl-C/SIGTERM."""
+    jobs; the exit code is 0 only if every job completed (with ``--exit-when-done``), or on Ctrl-C/SIGTERM
+    once ready without ``--exit-when-done``. Stopped earlier: ``launcher.Interrupted`` or ``DemoError``."""
 
-    def _stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
+    # The handlers only raise a flag; the launcher's waits and the loops below look at it (launcher.py says
+    # why an exception raised from a handler is not safe).
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     env = {
         "AUTH_DEV_LOGIN": os.environ.get("AUTH_DEV_LOGIN", "1"),
         "AUTH_SECRET": os.environ.get("AUTH_SECRET", secrets.token_urlsafe(32)),
     }
-    try:
-        with local_stack(host, port, redis_url=redis_url, env=env) as stack:
-            console.print(f"Ready: {stack.url}")
-            console.print(f"  Redis: {redact_url(stack.redis_url)}  (dev login on; open {stack.url}/ in a browser)")
-            if jobs:
-                try:
-                    ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s, console))
-                except httpx.HTTPError as exc:
-                    raise DemoError(f"the demo's jobs failed against {stack.url}: {exc}") from None
+    with local_stack(host, port, redis_url=redis_url, env=env, interrupt=stop) as stack:
+        console.print(f"Ready: {stack.url}")
+        console.print(f"  Redis: {redact_url(stack.redis_url)}  (dev login on; open {stack.url}/ in a browser)")
+        if jobs:
+            try:
+                ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s, console, stop=stop))
+            except httpx.HTTPError as exc:
+                raise DemoError(f"the demo's jobs failed against {stack.url}: {exc}") from None
+            if ok is None:
+                if exit_when_done:
+                    raise DemoError(f"stopped (Ctrl-C or SIGTERM) before the {jobs} jobs ended")
+            else:
                 console.print("all jobs completed" if ok else "some jobs did not complete")
                 if exit_when_done:
                     return 0 if ok else 1
-            while (exited := stack.exited()) is None:
-                time.sleep(0.5)
-            raise DemoError(exited)
-    except KeyboardInterrupt:
+        while not stop.is_set():
+            if (exited := stack.exited()) is not None:
+                raise DemoError(exited)
+            stop.wait(0.5)
         console.print("stopping…")
         return 0

@@ -7,9 +7,13 @@ What it guarantees, whoever calls it:
   port with no probe-then-bind race, and every health check afterwards reaches our server and no other;
 * **start-up is bounded**: Redis must answer within ``redis_timeout_s``, the API's ``/healthz`` within
   ``timeout``; otherwise a one-line ``StartupError`` says what did not come up;
-* **no child outlives a failure**: whatever fails (or a Ctrl-C / SIGTERM during start-up), every process
-  started so far is stopped before the error propagates; children also get SIGTERM if this process dies
-  (``processes.spawn``), including the embedded ``redis-server``.
+* **no child outlives a failure**: whatever fails, every process started so far is stopped before the error
+  propagates; children also get SIGTERM if this process dies (``processes.spawn``), including the embedded
+  ``redis-server``.
+* **stopping is a flag, not an exception from a signal handler**: a caller that wants Ctrl-C / SIGTERM to end
+  start-up passes ``interrupt`` (an Event its handler sets); every wait here checks it and raises ``Interrupted``
+  at a safe point. (Raising ``KeyboardInterrupt`` from a handler lands anywhere: inside an import, or inside a
+  ``__del__`` that swallows it — measured: 2 in 25 demos stopped during start-up then hung or died by SIGINT.)
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from reference_app.processes import api_args, celery_worker_args, spawn, stop
 from reference_app.settings import check_redis_url, redact_url
 
 __all__ = [
-    "TEST_SECRET", "ApiProcess", "LocalStack", "StartupError", "WorkerProcess", "listening_socket",
+    "TEST_SECRET", "ApiProcess", "Interrupted", "LocalStack", "StartupError", "WorkerProcess", "listening_socket",
     "local_stack", "serve_asgi", "wait_for_redis", "wait_until",
 ]
 
@@ -44,6 +48,18 @@ REDIS_TIMEOUT_S = 10.0
 
 class StartupError(RuntimeError):
     """A stack that could not start; the message is one line saying what and why."""
+
+
+class Interrupted(StartupError):
+    """Start-up was stopped on request (the ``interrupt`` event was set)."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped (Ctrl-C or SIGTERM) before the stack was ready; nothing is left running")
+
+
+def _check(interrupt: threading.Event | None) -> None:
+    if interrupt is not None and interrupt.is_set():
+        raise Interrupted
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.02, message: str = "condition") -> Any:
@@ -83,7 +99,7 @@ def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def wait_for_redis(url: str, timeout_s: float = REDIS_TIMEOUT_S) -> None:
+def wait_for_redis(url: str, timeout_s: float = REDIS_TIMEOUT_S, interrupt: threading.Event | None = None) -> None:
     """Return once Redis at ``url`` answers PING; a ``StartupError`` naming it (password masked) after
     ``timeout_s``. A bad URL is refused at once (``SettingsError``, a ``ValueError``)."""
     check_redis_url(url, "the Redis URL")
@@ -101,6 +117,7 @@ def wait_for_redis(url: str, timeout_s: float = REDIS_TIMEOUT_S) -> None:
                 raise StartupError(f"Redis at {redact_url(url)} refused PING: {exc}") from None
             except redis.exceptions.RedisError as exc:
                 reason = str(exc).split(". ")[-1].strip(".") or type(exc).__name__
+            _check(interrupt)
             if time.monotonic() >= deadline:
                 raise StartupError(f"Redis at {redact_url(url)} is unreachable (gave up after {timeout_s:g}s): "
                                    f"{reason}")
@@ -130,7 +147,8 @@ class ApiProcess:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, timeout: float = 30.0, sock: socket.socket | None = None) -> ApiProcess:
+    def start(self, timeout: float = 30.0, sock: socket.socket | None = None,
+              interrupt: threading.Event | None = None) -> ApiProcess:
         """Start on ``sock`` (a listening socket the caller bound, closed here) or on a new one."""
         sock = sock or listening_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
@@ -145,13 +163,13 @@ class ApiProcess:
             if log is not None:
                 log.close()
         try:
-            self.wait_healthy(timeout)
+            self.wait_healthy(timeout, interrupt)
         except BaseException:
             stop(self.process, 10)
             raise
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 30.0, interrupt: threading.Event | None = None) -> None:
         """Until ``/healthz`` answers 200: a ``StartupError`` if the process exits or time runs out."""
         last = "no answer"
         deadline = time.monotonic() + timeout
@@ -166,6 +184,7 @@ class ApiProcess:
                     last = f"/healthz answered {response.status_code}"
                 except httpx.HTTPError as exc:
                     last = type(exc).__name__
+                _check(interrupt)
                 if time.monotonic() >= deadline:
                     raise StartupError(f"the API on {self.url} was not healthy within {timeout:g}s ({last})")
                 time.sleep(0.05)
@@ -254,9 +273,11 @@ def local_stack(
     log_path: str | None = None,
     timeout: float = 30.0,
     redis_timeout_s: float = REDIS_TIMEOUT_S,
+    interrupt: threading.Event | None = None,
 ) -> Iterator[LocalStack]:
     """Redis (``redis_url``, or an embedded one when None), a Celery worker (unless ``worker=False``) and the
-    API on ``host:port``; everything is stopped on exit, and on any failure before the yield."""
+    API on ``host:port``; everything is stopped on exit, and on any failure before the yield. Setting
+    ``interrupt`` during start-up ends it with ``Interrupted``."""
     with contextlib.ExitStack() as started:
         # The port first: it is the cheapest thing to get wrong, and nothing else has started yet.
         sock = listening_socket(host, port)
@@ -266,16 +287,19 @@ def local_stack(
             embedded = started.enter_context(EmbeddedRedis())
             redis_url = embedded.url
         else:
-            wait_for_redis(redis_url, redis_timeout_s)
+            wait_for_redis(redis_url, redis_timeout_s, interrupt)
+        _check(interrupt)
         child_env = {"REDIS_URL": redis_url, **(env or {})}
         celery: WorkerProcess | None = None
         if worker:
             celery = started.enter_context(WorkerProcess(redis_url, env=child_env))
         api = ApiProcess(redis_url, env=child_env, host=host, port=sock.getsockname()[1], log_path=log_path)
         started.callback(api.__exit__)
-        api.start(timeout, sock)
+        _check(interrupt)
+        api.start(timeout, sock, interrupt)
         if celery is not None and celery.process is not None and celery.process.poll() is not None:
             raise StartupError(f"the Celery worker exited with {celery.process.returncode} during start-up")
+        _check(interrupt)  # a stop asked for while the last health check was in flight
         yield LocalStack(url=api.url, redis_url=redis_url, api=api, worker=celery, redis=embedded)
 
 
