@@ -15,8 +15,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-__all__ = ["FAILED", "USAGE", "err", "fail", "make_console", "one_line", "out", "validation_line"]
+__all__ = ["FAILED", "USAGE", "err", "escape", "fail", "make_console", "one_line", "out", "validation_line"]
 
 #: exit codes: bad input (an option, a setting, a URL) is 2, as click's own usage errors; a start or run
 #: that failed (port taken, Redis unreachable, a child that died) is 1.
@@ -65,12 +66,6 @@ def _check_port(value: int | None) -> int | None:
 def port_option(help_text: str = "TCP port, 1-65535 (0 = any free port)") -> Any:
     """The one ``--port`` of every command that listens: a port out of range is a usage error naming it."""
     return typer.Option(callback=_check_port, help=help_text)
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 def validation_line(errors: list[Any], names: Mapping[str, str] | None = None) -> str:
