@@ -11,7 +11,7 @@ gives the same result on every run and machine. ``make explore`` runs them under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 import hypothesis
 import pytest
@@ -19,6 +19,7 @@ import pytest
 from reference_app.api_client import env_redis_url, login
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.launcher import ApiProcess, WorkerProcess
+from tests.auth import bearer
 
 hypothesis.settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
 hypothesis.settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
@@ -84,5 +85,4 @@ def token_for(api: ApiProcess) -> Callable[[str], str]:
     return get
 
 
-def bearer(token: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **(extra or {})}
+__all__ = ["bearer"]  # tests still import it from here; e2e/conftest.py imports tests.auth

@@ -42,6 +42,7 @@ from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.launcher import ApiProcess, local_stack, wait_until
 from reference_app.worker.publisher import StatusPublisher
+from sse_contract.status import StatusChange
 
 __all__ = ["TARGETS", "BenchUsageError", "run_capacity"]
 
@@ -158,7 +159,7 @@ def _stack(streams: int, log_dir: Path) -> Iterator[tuple[EmbeddedRedis, ApiProc
 
 def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: float, message: str) -> None:
     for session_id in sessions:
-        publisher.publish(session_id, "processing", progress, message)
+        publisher.publish(session_id, StatusChange("processing", progress, message))
 
 
 def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s: float, transport: str,
@@ -234,7 +235,7 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
                 if pause > 0:
                     time.sleep(pause)  # pacing of the generator, not waiting for a condition
                 session_id = session_ids[count % len(session_ids)]
-                publisher.publish(session_id, "processing", 60 + (count % 30), f"sustained {count}")
+                publisher.publish(session_id, StatusChange("processing", 60 + (count % 30), f"sustained {count}"))
                 expected[session_id] += 1
                 count += 1
             publish_s = time.monotonic() - started
@@ -251,7 +252,7 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
 
             # The end: every stream must get its terminal status and be closed by the server.
             for session_id in session_ids:
-                publisher.publish(session_id, "completed", 100, "bench done")
+                publisher.publish(session_id, StatusChange("completed", 100, "bench done"))
             client.send("finish 120")
             results["finish"] = client.receive(180)
             wait_until(lambda: _metric(api.url, "sse_active_streams") == 0, 30,

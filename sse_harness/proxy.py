@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from simulators.fault_proxy.modes import mode_words
 from sse_harness.console import port_option
 
 
@@ -13,8 +14,7 @@ def proxy(
     upstream: Annotated[str, typer.Option(help="origin base URL, e.g. http://127.0.0.1:8000")],
     mode: Annotated[list[str] | None, typer.Option(
         "--mode", "-m",
-        help="fault, repeatable: pass, buffer, buffer-bytes=N, gzip, idle-timeout=S, kill-after=S, "
-             "drop-every=N, latency=MS, status=503, error-path=REGEX")] = None,
+        help="fault, repeatable: " + ", ".join(mode_words()))] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, port_option()] = 8080,
 ) -> None:

@@ -28,7 +28,7 @@ import redis
 
 from reference_app.api_client import login
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage
+from reference_app.bus.message import BusMessage
 from reference_app.embedded_redis import free_port
 from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from reference_app.processes import spawn, stop
