@@ -37,6 +37,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from loadtests.storm import ClientGroup, run_storm, storm_rows
 from loadtests.system import raise_fd_limit
 from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
@@ -113,19 +114,29 @@ class _ClientProcess:
                 self.process.wait(5)
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and its children (``serve --workers N`` runs the API in N child processes)."""
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
 def _cpu(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    total = 0.0
+    for process in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _rss(pid: int) -> int:
-    return int(psutil.Process(pid).memory_info().rss)
+    return sum(int(p.memory_info().rss) for p in _tree(pid))
 
 
 def redis_connections(redis_url: str, pid: int) -> dict[str, Any]:
-    """Redis clients whose address is a socket of process ``pid``: total, pub/sub, and their names."""
+    """Redis clients whose address is a socket of process ``pid`` (or its children): total, pub/sub, names."""
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    own = {f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.Process(pid).net_connections(kind="tcp")
+    own = {f"{c.laddr.ip}:{c.laddr.port}" for p in _tree(pid) for c in p.net_connections(kind="tcp")
            if c.raddr and c.raddr.port == port}
     client = redis.Redis.from_url(redis_url)
     try:
@@ -149,9 +160,10 @@ def _metric(url: str, name: str) -> float | None:
 
 
 @contextlib.contextmanager
-def _stack(streams: int, log_dir: Path) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
-    """Embedded Redis and one API process (no worker: the bench publishes itself), by the one launcher."""
-    env = {"SSE_MAX_STREAMS_PER_USER": str(streams + 10), "SSE_CONNECTION_TIMEOUT": "3600", "SSE_HEARTBEAT_S": "15"}
+def _stack(streams: int, log_dir: Path, workers: int = 1) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
+    """Embedded Redis and the API (no Celery worker: the bench publishes itself), by the one launcher."""
+    env = {"SSE_MAX_STREAMS_PER_USER": str(streams + 10), "SSE_CONNECTION_TIMEOUT": "3600", "SSE_HEARTBEAT_S": "15",
+           "WEB_CONCURRENCY": str(workers)}
     with local_stack(env=env, worker=False, log_path=str(log_dir / "api.log"), timeout=60) as stack:
         assert stack.redis is not None
         yield stack.redis, stack.api
@@ -163,7 +175,8 @@ def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: fl
 
 
 def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s: float, transport: str,
-                 json_file: Path | None, console: Console) -> int:
+                 json_file: Path | None, console: Console, storm: bool = False, storm_rate: float = 2.0,
+                 workers: int = 1, clients: int = 1) -> int:
     if sessions > streams:
         raise BenchUsageError(f"--sessions ({sessions}) cannot exceed --streams ({streams})")
     if transport not in ("raw", "fasthttp"):
@@ -171,13 +184,15 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
     if sustain_rate <= 0 or sustain_s < 0:
         raise BenchUsageError("--sustain-rate must be > 0 and --sustain-s >= 0")
     fd_limit = raise_fd_limit()
-    if fd_limit < streams + 200:
+    if fd_limit < streams // clients + 200:
         raise BenchUsageError(f"the open-files limit is {fd_limit}: too low for {streams} streams "
                               f"(raise the hard limit, e.g. ulimit -Hn)")
     results: dict[str, Any] = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                                "machine": machine(), "streams_requested": streams, "sessions": sessions,
-                               "transport": transport, "targets": TARGETS}
-    with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, _stack(streams, Path(tmp)) as (server, api):
+                               "transport": transport, "targets": TARGETS, "api_workers": workers,
+                               "client_processes": clients}
+    with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, \
+            _stack(streams, Path(tmp), workers) as (server, api):
         token = login(api.url, "bench")
         session_ids = [new_session(api.url, token, f"bench {i}") for i in range(sessions)]
         # Warm-up: a few streams opened and closed, so baseline RSS includes the code paths.
@@ -189,9 +204,11 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
         rss_base = _rss(api.pid)
         publisher = StatusPublisher(server.url)
         client_log = open(Path(tmp) / "client.log", "wb")  # noqa: SIM115
-        client = _ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
-                                 "--token", token, "--transport", transport, "--streams", str(streams),
-                                 "--sessions", *session_ids], client_log)
+        # several client processes when one cannot hold every socket (loadtests/storm.py: ClientGroup)
+        client = ClientGroup([_ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
+                                              "--token", token, "--transport", transport, "--streams",
+                                              str(streams // clients + (i < streams % clients)),
+                                              "--sessions", *session_ids], client_log) for i in range(clients)])
         try:
             cpu0 = _cpu(api.pid)
             connected = client.receive(timeout=600)
@@ -206,27 +223,27 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
                 "api_rss_base_mb": round(rss_base / 2**20, 1),
                 "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
                 "api_rss_per_stream_kb": round((rss_streams - rss_base) / max(1, open_streams) / 1024, 1),
-                "client_rss_mb": round(_rss(client.pid) / 2**20, 1),
-                "client_rss_per_stream_kb": round(_rss(client.pid) / max(1, open_streams) / 1024, 1),
+                "client_rss_mb": round(sum(map(_rss, client.pids)) / 2**20, 1),
+                "client_rss_per_stream_kb": round(sum(map(_rss, client.pids)) / max(1, open_streams) / 1024, 1),
             }
             results["redis_connections"] = redis_connections(server.url, api.pid)
 
             # Fan-out burst: one event to every stream.
             client.send("burst")
             client.receive(60)
-            cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+            cpu_api, cpu_client = _cpu(api.pid), sum(map(_cpu, client.pids))
             _publish_burst(publisher, session_ids, 50, "burst")
             client.send(f"report {json.dumps(dict.fromkeys(session_ids, 1))} 60")
             burst = client.receive(120)
             burst["api_cpu_s"] = round(_cpu(api.pid) - cpu_api, 2)
-            burst["client_cpu_s"] = round(_cpu(client.pid) - cpu_client, 2)
+            burst["client_cpu_s"] = round(sum(map(_cpu, client.pids)) - cpu_client, 2)
             results["burst"] = burst
 
             # Sustained: a fixed publish rate, round-robin over the sessions.
             client.send("sustain")
             client.receive(60)
             expected = dict.fromkeys(session_ids, 0)
-            cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+            cpu_api, cpu_client = _cpu(api.pid), sum(map(_cpu, client.pids))
             started = time.monotonic()
             count = 0
             while time.monotonic() - started < sustain_s:
@@ -246,9 +263,14 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
                 "publish_rate": sustain_rate, "published": count, "seconds": round(elapsed, 2),
                 "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
                 "api_cpu_s": round(_cpu(api.pid) - cpu_api, 2),
-                "client_cpu_s": round(_cpu(client.pid) - cpu_client, 2),
+                "client_cpu_s": round(sum(map(_cpu, client.pids)) - cpu_client, 2),
             })
             results["sustained"] = sustained
+
+            if storm:  # the deploy's reconnect storm (loadtests/storm.py)
+                results["storm"] = run_storm(client=client, publisher=publisher, sessions=session_ids,
+                                             redis_url=server.url, api_cpu=lambda: _cpu(api.pid),
+                                             rate=storm_rate)
 
             # The end: every stream must get its terminal status and be closed by the server.
             for session_id in session_ids:
@@ -311,4 +333,6 @@ def _print(results: dict[str, Any], console: Console) -> None:
     finish = results["finish"]
     table.add_row("terminal status delivered", f"{finish['terminal']:,} of {finish['streams']:,} streams, "
                   f"gaps {finish['gaps']}, duplicates {finish['duplicates']}", "")
+    for row in storm_rows(results["storm"]) if "storm" in results else []:
+        table.add_row(*row)
     console.print(table)

@@ -19,6 +19,7 @@ What it guarantees, whoever calls it:
 from __future__ import annotations
 
 import contextlib
+import errno
 import secrets
 import socket
 import subprocess
@@ -77,7 +78,10 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.02, message: 
 def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening, inheritable TCP socket on ``host:port`` (0 = any free port), or a ``StartupError``.
 
-    SO_REUSEADDR only skips TIME_WAIT leftovers: on Linux it never lets two live listeners share a port.
+    Bound with SO_REUSEPORT, so that the API can add accept queues on the same port
+    (``reference_app.server.accept_queues``). SO_REUSEPORT would also let this socket join a port another
+    server holds with SO_REUSEPORT (another ``serve``, nginx ``reuseport``) and share its connections; so a
+    given port is first probed with a plain bind, which fails while anybody listens there.
     """
     if not 0 <= port <= 65535:
         raise StartupError(f"port {port} is out of range (1-65535, or 0 for any free port)")
@@ -86,16 +90,29 @@ def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     except OSError as exc:
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    if port:
+        _bind_or_fail(socket.socket(family, socket.SOCK_STREAM), address, host, port, reuseport=False).close()
+    sock = _bind_or_fail(socket.socket(family, socket.SOCK_STREAM), address, host, port, reuseport=True)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
         sock.listen(4096)
     except OSError as exc:
         sock.close()
-        reason = "the port is already in use" if exc.errno == 98 else (exc.strerror or str(exc))
-        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
+    return sock
+
+
+def _bind_or_fail(sock: socket.socket, address: Any, host: str, port: int, *, reuseport: bool) -> socket.socket:
+    """``sock`` bound to ``address`` (SO_REUSEADDR only skips TIME_WAIT leftovers), or a ``StartupError``."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
     return sock
 
 
@@ -209,7 +226,7 @@ class ApiProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
-            stop(self.process, 10)
+            stop(self.process, 30)  # with --workers the parent drains its workers first
 
 
 @dataclass

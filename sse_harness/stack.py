@@ -57,6 +57,8 @@ def serve(
     port: Annotated[int, port_option()] = 8000,
     log_level: Annotated[UvicornLogLevel, typer.Option(help="uvicorn log level")] = "info",
     fd: Annotated[int | None, typer.Option(hidden=True, help="serve on this inherited listening socket")] = None,
+    workers: Annotated[str, typer.Option(envvar="WEB_CONCURRENCY",
+                                         help="API processes on this port: a number, or auto (= cores)")] = "1",
 ) -> None:
     """Run the API (uvicorn) against REDIS_URL; SIGTERM ends open streams within SSE_SHUTDOWN_GRACE_S.
 
@@ -64,21 +66,32 @@ def serve(
     """
     from reference_app.app import create_app
     from reference_app.launcher import StartupError, listening_socket
-    from reference_app.server import run
+    from reference_app.server import instance_id, parse_workers, run, serve_workers
 
     settings = _settings()
+    try:
+        count = parse_workers(workers)
+        settings.check_api_secrets()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if not settings.redis_url:
+        raise fail("REDIS_URL is not set (or run `sse-harness demo` for an embedded Redis)")
+    if fd is None:  # bound here: a port in use is one line, before start-up (and never shared: launcher.py)
+        try:
+            fd = listening_socket(host, port).detach()  # from here on the fd is served as an inherited one
+        except StartupError as exc:
+            raise fail(str(exc), FAILED) from None
+    if count != 1:
+        raise typer.Exit(serve_workers(workers, host, port, fd, log_level, settings))
+    if settings.sse_instance_id is None:  # where this process serves: a restart here reclaims a crashed one's
+        os.environ["SSE_INSTANCE_ID"] = instance_id(host, port, fd)
+        settings = settings.model_copy(update={"sse_instance_id": os.environ["SSE_INSTANCE_ID"]})
     try:
         application = create_app(settings)
     except (ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from None
-    sockets = []
-    if fd is None:  # bind here, so a port in use is one line (uvicorn logs it and exits 1 after start-up)
-        try:
-            sockets.append(listening_socket(host, port))
-        except StartupError as exc:
-            raise fail(str(exc), FAILED) from None
     run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd,
-        send_timeout_s=settings.sse_send_timeout_s, sockets=sockets)
+        send_timeout_s=settings.sse_send_timeout_s, listen_sockets=settings.sse_listen_sockets)
 
 
 def worker(
