@@ -19,8 +19,9 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, Route, ViewportSize, sync_playwright
 
 from e2e.browsers import chromium_overrides
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent.parent / "docs" / "img"
 VIEWPORT: ViewportSize = {"width": 760, "height": 470}

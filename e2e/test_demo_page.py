@@ -16,7 +16,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
 from e2e.test_status_page import connection_history
-from reference_app.testing import ApiProcess, new_session, wait_until
+from reference_app.api_client import new_session
+from reference_app.launcher import ApiProcess, wait_until
 from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from loadtests.runner import LoadRequest, run_load
-from reference_app.testing import ApiProcess, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 
 pytestmark = pytest.mark.load
 
