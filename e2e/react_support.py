@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Route
 
 from e2e.conftest import Api
-from reference_app.testing import wait_until
+from reference_app.launcher import wait_until
 from simulators.fault_proxy import STREAM_PATH, ThreadedProxy
 
 ROOT = Path(__file__).resolve().parent.parent

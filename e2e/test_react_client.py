@@ -18,7 +18,7 @@ from e2e.conftest import Api, StatusPage
 from e2e.react_support import BOTH, SERVER_NOTICE_S, OpenSampler, serve_variant, stream_count, verdict
 from e2e.test_demo_page import horizontal_overflow
 from e2e.test_status_page import connection_history
-from reference_app.testing import ApiProcess, WorkerProcess, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

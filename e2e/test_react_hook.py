@@ -32,7 +32,7 @@ from e2e.react_support import (
     stream_count,
     verdict,
 )
-from reference_app.testing import ApiProcess, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 from simulators.fault_proxy import ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
