@@ -12,7 +12,10 @@ separate gevent process (``loadtests.bench_client``) and measures:
 5. a sustained phase: events at a fixed rate for a while, delivered events/s and latency;
 6. the end: a terminal status to every session; every stream must get it and end.
 
-A benchmark, not a test: it reports, it does not assert. The targets are printed next to the figures.
+A benchmark reports figures; it gates only when asked (``--slo``, the syntax of ``sse-harness load``;
+``loadtests.bench_gate`` has the names and the issue's targets). It fails (exit 1) when it measured nothing
+(no stream opened). Each phase is one entry of ``PHASES`` (name, function): it prints when it starts and
+ends, and stores its figures under its name; a new phase is one more entry.
 This module imports neither gevent nor Locust (the client process does).
 """
 
@@ -27,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,26 +39,45 @@ import httpx
 import psutil
 import redis
 from rich.console import Console
-from rich.table import Table
 
+from loadtests.bench_gate import BENCH_METRICS, TARGETS, print_table
+from loadtests.options import TRANSPORTS, UsageError, check_output_path, check_rows, option
+from loadtests.slo import SLOError, evaluate, parse_slos
 from loadtests.system import raise_fd_limit
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, login, new_session, wait_until
 from reference_app.worker.publisher import StatusPublisher
 
-__all__ = ["TARGETS", "BenchUsageError", "run_capacity"]
+__all__ = ["PHASES", "TARGETS", "Bench", "BenchUsageError", "CapacityRequest", "run_capacity"]
 
-#: The issue's targets (2-core machine, load generator and server on one box).
-TARGETS = {
-    "streams_per_process": 10_000,
-    "redis_pubsub_connections_max": 2,
-    "rss_per_idle_stream_kb_max": 16,
-    "burst_p99_ms_max": 400,
-}
+BenchUsageError = UsageError
 
 
-class BenchUsageError(ValueError):
-    pass
+@dataclass
+class CapacityRequest:
+    """The options of ``bench capacity``, each one row (the CLI is made from them)."""
+
+    streams: int = option(1000, "concurrent streams to open", ge=1)
+    sessions: int = option(1, "sessions the streams watch (1 = pure fan-out)", ge=1)
+    sustain_rate: float = option(5.0, "sustained phase: events published per second", gt=0)
+    sustain_s: float = option(10.0, "sustained phase duration", ge=0)
+    transport: str = option("raw", "client transport", choices=TRANSPORTS)
+    slo: list[str] = option(  # noqa: RUF009  (option() is a dataclasses.field with a command-line row)
+        help="gate NAME=VALUE, repeatable (" + ", ".join(BENCH_METRICS) + "); without it the targets are "
+        "figures, not verdicts", factory=list, metavar="NAME=VALUE")
+    json_file: Path | None = option(None, "write the results JSON here", flag="--json")  # noqa: RUF009
+    html_file: Path | None = option(None, "write the HTML report here", flag="--html")  # noqa: RUF009
+
+    def validate(self) -> None:
+        check_rows(self)
+        if self.sessions > self.streams:
+            raise UsageError(f"--sessions ({self.sessions}) cannot exceed --streams ({self.streams})")
+        try:
+            parse_slos(self.slo, BENCH_METRICS)
+        except SLOError as exc:
+            raise UsageError(str(exc)) from None
+        check_output_path(self.json_file, "--json")
+        check_output_path(self.html_file, "--html")
 
 
 def machine() -> dict[str, Any]:
@@ -166,24 +189,174 @@ def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: fl
         publisher.publish(session_id, "processing", progress, message)
 
 
-def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s: float, transport: str,
-                 json_file: Path | None, console: Console) -> int:
-    if sessions > streams:
-        raise BenchUsageError(f"--sessions ({sessions}) cannot exceed --streams ({streams})")
-    if transport not in ("raw", "fasthttp"):
-        raise BenchUsageError("--transport must be raw or fasthttp")
-    if sustain_rate <= 0 or sustain_s < 0:
-        raise BenchUsageError("--sustain-rate must be > 0 and --sustain-s >= 0")
+@dataclass
+class Bench:
+    """What every phase may use; ``results[phase]`` is where a phase puts its figures."""
+
+    request: CapacityRequest
+    server: EmbeddedRedis
+    api: ApiProcess
+    token: str
+    session_ids: list[str]
+    publisher: StatusPublisher
+    client: _ClientProcess
+    results: dict[str, Any]
+    rss_base: int = 0
+    samples: list[dict[str, float]] = field(default_factory=list)
+
+
+def _ms_per(cpu_s: float, deliveries: int) -> float | None:
+    return round(cpu_s * 1000 / deliveries, 4) if deliveries else None
+
+
+def phase_connect(bench: Bench) -> str:
+    """All streams: headers and snapshot; RSS of the API sampled against the streams it counts."""
+    cpu0 = _cpu(bench.api.pid)
+    started = time.monotonic()
+    while True:
+        try:
+            connected = bench.client.receive(timeout=1.0)
+            break
+        except TimeoutError:
+            if time.monotonic() - started > 600:
+                raise
+            streams = _metric(bench.api.url, "sse_active_streams")
+            bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": streams or 0.0,
+                                  "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
+    result = {k: connected[k] for k in ("streams", "failed", "seconds", "connect_ms", "errors")}
+    result["api_cpu_s"] = round(_cpu(bench.api.pid) - cpu0, 2)
+    bench.results["connect"] = result
+    if result["streams"]:
+        wait_until(lambda: _metric(bench.api.url, "sse_active_streams") == result["streams"], 30,
+                   message="the API to count every stream")
+    bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": float(result["streams"]),
+                          "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
+    return f"{result['streams']:,} open, {result['failed']} failed in {result['seconds']} s"
+
+
+def phase_memory(bench: Bench) -> str:
+    open_streams = bench.results["connect"]["streams"]
+    rss_streams = _rss(bench.api.pid)
+    client_rss = _rss(bench.client.pid)
+    per_stream = round((rss_streams - bench.rss_base) / open_streams / 1024, 1) if open_streams else None
+    bench.results["memory"] = {
+        "api_rss_base_mb": round(bench.rss_base / 2**20, 1),
+        "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
+        "api_rss_per_stream_kb": per_stream,
+        "client_rss_mb": round(client_rss / 2**20, 1),
+        "client_rss_per_stream_kb": round(client_rss / open_streams / 1024, 1) if open_streams else None,
+        "rss_by_streams": bench.samples,
+    }
+    return f"API {per_stream} KB per idle stream"
+
+
+def phase_redis(bench: Bench) -> str:
+    conns = redis_connections(bench.server.url, bench.api.pid)
+    bench.results["redis_connections"] = conns
+    return f"{conns['pubsub']} pub/sub, {conns['total']} total"
+
+
+def phase_burst(bench: Bench) -> str:
+    """One event to every stream at once: the fan-out latency and its CPU per delivery."""
+    client, api = bench.client, bench.api
+    client.send("burst")
+    client.receive(60)
+    cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+    _publish_burst(bench.publisher, bench.session_ids, 50, "burst")
+    client.send(f"report {json.dumps(dict.fromkeys(bench.session_ids, 1))} 60")
+    burst = client.receive(120)
+    burst["api_cpu_s"] = round(_cpu(api.pid) - cpu_api, 2)
+    burst["client_cpu_s"] = round(_cpu(client.pid) - cpu_client, 2)
+    burst["api_cpu_ms_per_delivery"] = _ms_per(burst["api_cpu_s"], burst["received"])
+    bench.results["burst"] = burst
+    return f"p99 {burst['latency_ms']['p99']} ms, lost {burst['lost']}"
+
+
+def phase_sustained(bench: Bench) -> str:
+    """A fixed publish rate, round-robin over the sessions."""
+    client, api, request = bench.client, bench.api, bench.request
+    client.send("sustain")
+    client.receive(60)
+    expected = dict.fromkeys(bench.session_ids, 0)
+    cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() - started < request.sustain_s:
+        due = started + count / request.sustain_rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # pacing of the generator, not waiting for a condition
+        session_id = bench.session_ids[count % len(bench.session_ids)]
+        bench.publisher.publish(session_id, "processing", 60 + (count % 30), f"sustained {count}")
+        expected[session_id] += 1
+        count += 1
+    publish_s = time.monotonic() - started
+    client.send(f"report {json.dumps(expected)} 60")
+    sustained = client.receive(120)
+    elapsed = publish_s + sustained["waited_s"]
+    sustained.update({
+        "publish_rate": request.sustain_rate, "published": count, "seconds": round(elapsed, 2),
+        "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
+        "api_cpu_s": round(_cpu(api.pid) - cpu_api, 2),
+        "client_cpu_s": round(_cpu(client.pid) - cpu_client, 2),
+    })
+    sustained["api_cpu_ms_per_delivery"] = _ms_per(sustained["api_cpu_s"], sustained["received"])
+    bench.results["sustained"] = sustained
+    return f"{sustained['delivered_per_s']} events/s delivered, lost {sustained['lost']}"
+
+
+def phase_finish(bench: Bench) -> str:
+    """Every stream must get its terminal status and be closed by the server."""
+    for session_id in bench.session_ids:
+        bench.publisher.publish(session_id, "completed", 100, "bench done")
+    bench.client.send("finish 120")
+    finish = bench.client.receive(180)
+    finish["missing"] = finish["streams"] - finish["terminal"]
+    bench.results["finish"] = finish
+    wait_until(lambda: _metric(bench.api.url, "sse_active_streams") == 0, 30,
+               message="the API to close every stream")
+    finish["api_streams_after"] = 0
+    return f"terminal status on {finish['terminal']:,} of {finish['streams']:,} streams"
+
+
+Phase = tuple[str, Callable[[Bench], str]]
+#: The phases in order; each prints when it starts and ends and stores its figures under its name.
+PHASES: list[Phase] = [
+    ("connect", phase_connect), ("memory", phase_memory), ("redis_connections", phase_redis),
+    ("burst", phase_burst), ("sustained", phase_sustained), ("finish", phase_finish),
+]
+
+
+def _run_phases(bench: Bench, console: Console, phases: list[Phase]) -> None:
+    for name, run in phases:
+        console.print(f"phase {name}: started", soft_wrap=True, highlight=False)
+        started = time.monotonic()
+        outcome = run(bench)
+        console.print(f"phase {name}: ended in {time.monotonic() - started:.1f} s: {outcome}", soft_wrap=True,
+                      highlight=False)
+        if name == "connect" and not bench.results["connect"]["streams"]:
+            console.print("phase connect: no stream opened, the other phases are skipped", soft_wrap=True)
+            return
+
+
+def run_capacity(request: CapacityRequest, console: Console, out: Console | None = None,
+                 phases: list[Phase] | None = None) -> int:
+    """Run the benchmark; 0 when it measured (and every ``--slo`` held), 1 otherwise. Bad input raises
+    ``UsageError`` before the stack starts."""
+    request.validate()
     fd_limit = raise_fd_limit()
-    if fd_limit < streams + 200:
-        raise BenchUsageError(f"the open-files limit is {fd_limit}: too low for {streams} streams "
-                              f"(raise the hard limit, e.g. ulimit -Hn)")
+    if fd_limit < request.streams + 200:
+        raise UsageError(f"the open-files limit is {fd_limit}: too low for {request.streams} streams "
+                         f"(raise the hard limit, e.g. ulimit -Hn)")
+    out = out or console
     results: dict[str, Any] = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                               "machine": machine(), "streams_requested": streams, "sessions": sessions,
-                               "transport": transport, "targets": TARGETS}
+                               "machine": machine(), "streams_requested": request.streams,
+                               "sessions": request.sessions, "transport": request.transport, "targets": TARGETS}
+    streams = request.streams
+    console.print("starting the stack (embedded Redis, one API process)", soft_wrap=True, highlight=False)
     with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, _stack(streams, Path(tmp)) as (server, api):
         token = login(api.url, "bench")
-        session_ids = [new_session(api.url, token, f"bench {i}") for i in range(sessions)]
+        session_ids = [new_session(api.url, token, f"bench {i}") for i in range(request.sessions)]
         # Warm-up: a few streams opened and closed, so baseline RSS includes the code paths.
         for session_id in session_ids[:3]:
             with httpx.stream("GET", f"{api.url}/api/v1/sessions/{session_id}/status/stream",
@@ -194,74 +367,11 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
         publisher = StatusPublisher(server.url)
         client_log = open(Path(tmp) / "client.log", "wb")  # noqa: SIM115
         client = _ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
-                                 "--token", token, "--transport", transport, "--streams", str(streams),
+                                 "--token", token, "--transport", request.transport, "--streams", str(streams),
                                  "--sessions", *session_ids], client_log)
+        bench = Bench(request, server, api, token, session_ids, publisher, client, results, rss_base)
         try:
-            cpu0 = _cpu(api.pid)
-            connected = client.receive(timeout=600)
-            results["connect"] = {k: connected[k] for k in ("streams", "failed", "seconds", "connect_ms",
-                                                            "errors")}
-            results["connect"]["api_cpu_s"] = round(_cpu(api.pid) - cpu0, 2)
-            open_streams = connected["streams"]
-            wait_until(lambda: _metric(api.url, "sse_active_streams") == open_streams, 30,
-                       message="the API to count every stream")
-            rss_streams = _rss(api.pid)
-            results["memory"] = {
-                "api_rss_base_mb": round(rss_base / 2**20, 1),
-                "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
-                "api_rss_per_stream_kb": round((rss_streams - rss_base) / max(1, open_streams) / 1024, 1),
-                "client_rss_mb": round(_rss(client.pid) / 2**20, 1),
-                "client_rss_per_stream_kb": round(_rss(client.pid) / max(1, open_streams) / 1024, 1),
-            }
-            results["redis_connections"] = redis_connections(server.url, api.pid)
-
-            # Fan-out burst: one event to every stream.
-            client.send("burst")
-            client.receive(60)
-            cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
-            _publish_burst(publisher, session_ids, 50, "burst")
-            client.send(f"report {json.dumps(dict.fromkeys(session_ids, 1))} 60")
-            burst = client.receive(120)
-            burst["api_cpu_s"] = round(_cpu(api.pid) - cpu_api, 2)
-            burst["client_cpu_s"] = round(_cpu(client.pid) - cpu_client, 2)
-            results["burst"] = burst
-
-            # Sustained: a fixed publish rate, round-robin over the sessions.
-            client.send("sustain")
-            client.receive(60)
-            expected = dict.fromkeys(session_ids, 0)
-            cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
-            started = time.monotonic()
-            count = 0
-            while time.monotonic() - started < sustain_s:
-                due = started + count / sustain_rate
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)  # pacing of the generator, not waiting for a condition
-                session_id = session_ids[count % len(session_ids)]
-                publisher.publish(session_id, "processing", 60 + (count % 30), f"sustained {count}")
-                expected[session_id] += 1
-                count += 1
-            publish_s = time.monotonic() - started
-            client.send(f"report {json.dumps(expected)} 60")
-            sustained = client.receive(120)
-            elapsed = publish_s + sustained["waited_s"]
-            sustained.update({
-                "publish_rate": sustain_rate, "published": count, "seconds": round(elapsed, 2),
-                "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
-                "api_cpu_s": round(_cpu(api.pid) - cpu_api, 2),
-                "client_cpu_s": round(_cpu(client.pid) - cpu_client, 2),
-            })
-            results["sustained"] = sustained
-
-            # The end: every stream must get its terminal status and be closed by the server.
-            for session_id in session_ids:
-                publisher.publish(session_id, "completed", 100, "bench done")
-            client.send("finish 120")
-            results["finish"] = client.receive(180)
-            wait_until(lambda: _metric(api.url, "sse_active_streams") == 0, 30,
-                       message="the API to close every stream")
-            results["finish"]["api_streams_after"] = 0
+            _run_phases(bench, console, phases if phases is not None else PHASES)
         finally:
             client.close()
             client_log.close()
@@ -269,50 +379,21 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
             log_text = (Path(tmp) / "client.log").read_text(errors="replace")[-2000:]
     if log_text.strip():
         results["client_log_tail"] = log_text
-    _print(results, console)
-    rendered = json.dumps(results, indent=2)
-    print(rendered)
-    if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(rendered + "\n")
+    opened = results.get("connect", {}).get("streams", 0)
+    results["nothing_measured"] = None if opened else "no stream opened"
+    results["slo"] = evaluate(parse_slos(request.slo, BENCH_METRICS), results, BENCH_METRICS)
+    print_table(results, out, gated=bool(request.slo))
+    if request.json_file is not None:
+        request.json_file.write_text(json.dumps(results, indent=2) + "\n")
+    if request.html_file is not None:
+        from loadtests.report import render_bench_report
+
+        request.html_file.write_text(render_bench_report(results))
+    if results["nothing_measured"]:
+        console.print(f"[red]nothing measured:[/red] {results['nothing_measured']}", soft_wrap=True)
+        return 1
+    failed = [name for name, result in results["slo"].items() if not result["pass"]]
+    if failed:
+        console.print(f"[red]SLO failed:[/red] {', '.join(failed)}", soft_wrap=True, highlight=False)
+        return 1
     return 0
-
-
-def _verdict(ok: bool) -> str:
-    return "[green]met[/green]" if ok else "[red]missed[/red]"
-
-
-def _print(results: dict[str, Any], console: Console) -> None:
-    connect, memory = results["connect"], results["memory"]
-    conns, burst, sustained = results["redis_connections"], results["burst"], results["sustained"]
-    table = Table(title=f"capacity: {results['streams_requested']:,} streams, {results['sessions']} session(s), "
-                        f"{results['machine']['cores']} cores", header_style="bold")
-    for column in ("measure", "value", "target"):
-        table.add_column(column)
-    burst_lat = burst["latency_ms"]
-    sus_lat = sustained["latency_ms"]
-    table.add_row("streams open / failed", f"{connect['streams']:,} / {connect['failed']}",
-                  f">= {TARGETS['streams_per_process']:,} "
-                  + _verdict(connect["streams"] >= TARGETS["streams_per_process"]))
-    table.add_row("time to connect all", f"{connect['seconds']} s "
-                  f"(p50 {connect['connect_ms']['p50']} ms, p99 {connect['connect_ms']['p99']} ms)", "")
-    table.add_row("API RSS per idle stream", f"{memory['api_rss_per_stream_kb']} KB "
-                  f"({memory['api_rss_base_mb']} -> {memory['api_rss_with_streams_mb']} MB)",
-                  f"<= {TARGETS['rss_per_idle_stream_kb_max']} KB "
-                  + _verdict(memory["api_rss_per_stream_kb"] <= TARGETS["rss_per_idle_stream_kb_max"]))
-    table.add_row("Redis connections of the API", f"{conns['pubsub']} pub/sub, {conns['total']} total",
-                  f"pub/sub <= {TARGETS['redis_pubsub_connections_max']} "
-                  + _verdict(conns["pubsub"] <= TARGETS["redis_pubsub_connections_max"]))
-    burst_ok = burst_lat["p99"] is not None and burst_lat["p99"] <= TARGETS["burst_p99_ms_max"]
-    table.add_row("fan-out burst p50 / p99 / max", f"{burst_lat['p50']} / {burst_lat['p99']} / "
-                  f"{burst_lat['max']} ms, lost {burst['lost']}",
-                  f"p99 <= {TARGETS['burst_p99_ms_max']} ms, 0 lost "
-                  + _verdict(burst_ok and burst["lost"] == 0))
-    table.add_row("sustained delivered", f"{sustained['delivered_per_s']:,} events/s at "
-                  f"{sustained['publish_rate']} publishes/s, p99 {sus_lat['p99']} ms, lost {sustained['lost']}", "")
-    table.add_row("client RSS per stream", f"{memory['client_rss_per_stream_kb']} KB "
-                  f"({results['transport']} transport)", "")
-    finish = results["finish"]
-    table.add_row("terminal status delivered", f"{finish['terminal']:,} of {finish['streams']:,} streams, "
-                  f"gaps {finish['gaps']}, duplicates {finish['duplicates']}", "")
-    console.print(table)

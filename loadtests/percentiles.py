@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["QUANTILES", "histogram_percentile", "percentile", "summarize", "summarize_histogram"]
+__all__ = ["QUANTILES", "bucket_ms", "histogram", "histogram_percentile", "percentile", "summarize",
+           "summarize_histogram"]
 
 #: The quantiles every summary reports.
 QUANTILES: dict[str, float] = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
@@ -53,3 +54,19 @@ def summarize_histogram(histogram: Mapping[float, int], digits: int = 1) -> dict
 def summarize(values: Sequence[float], digits: int = 1) -> dict[str, float | int | None]:
     """``summarize_histogram`` of a list of samples."""
     return summarize_histogram(Counter(values), digits)
+
+
+def bucket_ms(value: float) -> float:
+    """Locust's rounding of a response time (below 100 ms to 1 ms, below 1 s to 10 ms, else to 100 ms),
+    so a benchmark's histogram of 10,000 samples is a few dozen buckets and compares with a load run's."""
+    if value < 100:
+        return float(round(value))
+    if value < 1000:
+        return float(round(value, -1))
+    return float(round(value, -2))
+
+
+def histogram(values: Iterable[float]) -> list[list[float]]:
+    """``[[bucket_ms, count], ...]`` sorted by value: the plottable (and JSON-safe) distribution."""
+    counts = Counter(bucket_ms(v) for v in values)
+    return [[value, float(counts[value])] for value in sorted(counts)]

@@ -6,8 +6,8 @@ reconnect, status code and id sequence is exact.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 

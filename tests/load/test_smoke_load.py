@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from loadtests.options import LoadOptions
 from loadtests.runner import LoadRequest, run_load
 from reference_app.testing import ApiProcess, wait_until
 
@@ -62,9 +63,9 @@ def test_distributed_run_aggregates_worker_counters_and_a_failed_slo_exits_1(
     """Two Locust worker processes, the FastHttpSession transport, and an SLO that cannot pass."""
     code, summary = run_load(LoadRequest(
         host=api.url, scenario="steady", users=40, spawn_rate=40, run_time="8s", processes=2,
-        source="redis", redis_url=redis_url, transport="fasthttp", steps=10, interval_ms=200,
-        jobs_per_user=1, slos=["gaps=0", "watches_terminal=40", "events_received=1000000"],
-        json_file=tmp_path / "dist.json",
+        slo=["gaps=0", "watches_terminal=40", "events_received=1000000"], json_file=tmp_path / "dist.json",
+        options=LoadOptions(source="redis", redis_url=redis_url, transport="fasthttp", steps=10, interval_ms=200,
+                            jobs_per_user=1, progress_s=1.0),
     ), timeout_s=90)
     assert code == 1
     assert summary is not None
@@ -98,8 +99,9 @@ def test_reconnect_storm_survives_an_api_restart_without_gaps_or_duplicates(
     def load() -> None:
         result["out"] = run_load(LoadRequest(
             host=api.url, scenario="reconnect-storm", users=30, spawn_rate=30, run_time="16s",
-            source="redis", redis_url=redis_url, steps=40, interval_ms=250, jobs_per_user=1,
-            cut_every_s=4.0, reconnect_delay_ms=200, slos=["gaps=0", "duplicates=0", "watches_terminal=30"],
+            slo=["gaps=0", "duplicates=0", "watches_terminal=30"],
+            options=LoadOptions(source="redis", redis_url=redis_url, steps=40, interval_ms=250, jobs_per_user=1,
+                                cut_every_s=4.0, reconnect_delay_ms=200),
         ), timeout_s=90)
 
     runner = threading.Thread(target=load)
@@ -125,8 +127,8 @@ def test_fanout_viewers_all_watch_the_same_job_and_polling_sees_its_jobs_finish(
     each user's job to its end (and 304 while nothing changed)."""
     api = start_api(SSE_MAX_STREAMS_PER_USER="100")
     code, fanout = run_load(LoadRequest(
-        host=api.url, scenario="fanout", users=20, spawn_rate=20, run_time="20s", source="redis",
-        redis_url=redis_url, steps=5, interval_ms=200, jobs_per_user=1, slos=["gaps=0", "errors=0"],
+        host=api.url, scenario="fanout", users=20, spawn_rate=20, run_time="20s", slo=["gaps=0", "errors=0"],
+        options=LoadOptions(source="redis", redis_url=redis_url, steps=5, interval_ms=200, jobs_per_user=1),
     ), timeout_s=60)
     assert fanout is not None and code == 0
     assert fanout["watches"]["terminal"] == 20 and fanout["streams_peak"] == 20
@@ -134,9 +136,9 @@ def test_fanout_viewers_all_watch_the_same_job_and_polling_sees_its_jobs_finish(
     assert fanout["events_received"] == 20 * 8
 
     code, polling = run_load(LoadRequest(
-        host=api.url, scenario="polling", users=10, spawn_rate=10, run_time="20s", source="redis",
-        redis_url=redis_url, steps=2, interval_ms=1200, poll_interval_ms=300, jobs_per_user=1,
-        slos=["errors=0"],
+        host=api.url, scenario="polling", users=10, spawn_rate=10, run_time="20s", slo=["errors=0"],
+        options=LoadOptions(source="redis", redis_url=redis_url, steps=2, interval_ms=1200, poll_interval_ms=300,
+                            jobs_per_user=1),
     ), timeout_s=60)
     assert polling is not None and code == 0
     assert polling["watches"]["terminal"] == 10 and polling["watches"]["by_status"] == {"completed": 10}
