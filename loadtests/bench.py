@@ -213,9 +213,10 @@ def phase_connect(bench: Bench) -> str:
     """All streams: headers and snapshot; RSS of the API sampled against the streams it counts."""
     cpu0 = _cpu(bench.api.pid)
     started = time.monotonic()
+    bench.samples.append({"t": 0.0, "streams": 0.0, "rss_mb": round(bench.rss_base / 2**20, 1)})
     while True:
         try:
-            connected = bench.client.receive(timeout=1.0)
+            connected = bench.client.receive(timeout=0.5)
             break
         except TimeoutError:
             if time.monotonic() - started > 600:
@@ -265,9 +266,10 @@ def phase_burst(bench: Bench) -> str:
     _publish_burst(bench.publisher, bench.session_ids, 50, "burst")
     client.send(f"report {json.dumps(dict.fromkeys(bench.session_ids, 1))} 60")
     burst = client.receive(120)
-    burst["api_cpu_s"] = round(_cpu(api.pid) - cpu_api, 2)
+    api_cpu = _cpu(api.pid) - cpu_api
+    burst["api_cpu_s"] = round(api_cpu, 2)
     burst["client_cpu_s"] = round(_cpu(client.pid) - cpu_client, 2)
-    burst["api_cpu_ms_per_delivery"] = _ms_per(burst["api_cpu_s"], burst["received"])
+    burst["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, burst["received"])
     bench.results["burst"] = burst
     return f"p99 {burst['latency_ms']['p99']} ms, lost {burst['lost']}"
 
@@ -294,13 +296,14 @@ def phase_sustained(bench: Bench) -> str:
     client.send(f"report {json.dumps(expected)} 60")
     sustained = client.receive(120)
     elapsed = publish_s + sustained["waited_s"]
+    api_cpu = _cpu(api.pid) - cpu_api
     sustained.update({
         "publish_rate": request.sustain_rate, "published": count, "seconds": round(elapsed, 2),
         "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
-        "api_cpu_s": round(_cpu(api.pid) - cpu_api, 2),
+        "api_cpu_s": round(api_cpu, 2),
         "client_cpu_s": round(_cpu(client.pid) - cpu_client, 2),
     })
-    sustained["api_cpu_ms_per_delivery"] = _ms_per(sustained["api_cpu_s"], sustained["received"])
+    sustained["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, sustained["received"])
     bench.results["sustained"] = sustained
     return f"{sustained['delivered_per_s']} events/s delivered, lost {sustained['lost']}"
 

@@ -17,11 +17,17 @@ COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c")
 
 
 def _num(value: float) -> str:
+    if value and abs(value) < 1:
+        return f"{value:.3g}"
     return f"{value:,.1f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
 
 
 def _frame(test_id: str, title: str, x_label: str, y_label: str, y_max: float, x_min: float, x_max: float,
-           attrs: str) -> list[str]:
+           attrs: str, x_ends: bool = True) -> list[str]:
+    ends = [
+        f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{_num(x_min)}</text>',
+        f'<text class="xmax" x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 16}" text-anchor="end">{_num(x_max)}</text>',
+    ] if x_ends else []
     return [
         f'<figure class="plot"><figcaption>{escape(title)}</figcaption>'
         f'<svg data-testid="{escape(test_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
@@ -30,8 +36,7 @@ def _frame(test_id: str, title: str, x_label: str, y_label: str, y_max: float, x
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" stroke="#555"/>',
         f'<text class="ymax" x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end">{_num(y_max)}</text>',
         f'<text x="{LEFT - 6}" y="{HEIGHT - BOTTOM}" text-anchor="end">0</text>',
-        f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{_num(x_min)}</text>',
-        f'<text class="xmax" x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 16}" text-anchor="end">{_num(x_max)}</text>',
+        *ends,
         f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 4}" text-anchor="middle">{escape(x_label)}</text>',
         f'<text x="14" y="{(TOP + HEIGHT - BOTTOM) / 2}" text-anchor="middle" '
         f'transform="rotate(-90 14 {(TOP + HEIGHT - BOTTOM) / 2})">{escape(y_label)}</text>',
@@ -76,7 +81,8 @@ def bar_chart(test_id: str, title: str, bars: Sequence[Sequence[float]], x_label
     heights = [float(b[1]) for b in bars]
     top = max(heights) or 1.0
     attrs = f'data-points="{len(bars)}" data-max="{max(heights)}"'
-    out = _frame(test_id, title, x_label, y_label, max(heights), float(bars[0][0]), float(bars[-1][0]), attrs)
+    out = _frame(test_id, title, x_label, y_label, max(heights), float(bars[0][0]), float(bars[-1][0]), attrs,
+                 x_ends=labels is None)
     slot = (WIDTH - LEFT - RIGHT) / len(bars)
     for index, (x, height) in enumerate((float(b[0]), float(b[1])) for b in bars):
         h = height / top * (HEIGHT - TOP - BOTTOM)

@@ -8,6 +8,7 @@ plugin makes Locust's ``--sse-*`` arguments from the same rows.
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +18,13 @@ from loadtests.options import LoadOptions, OptionRow, UsageError, rows
 from loadtests.runner import LoadRequest, run_load
 from sse_harness.console import err, fail
 
-__all__ = ["load", "typer_parameters"]
+__all__ = ["load", "stdout_console", "typer_parameters"]
+
+
+def stdout_console() -> Console:
+    """Results go to stdout; on a pipe nothing wraps (a table row stays one line in a CI log)."""
+    terminal = sys.stdout.isatty()
+    return Console(soft_wrap=not terminal, width=None if terminal else 10_000)
 
 
 def typer_parameters(*classes: type) -> list[inspect.Parameter]:
@@ -52,7 +59,7 @@ def _split(values: dict[str, Any]) -> LoadRequest:
 def load(**values: Any) -> None:
     """Run a Locust SSE load (headless), print the summary, exit 1 if nothing was measured or an SLO failed."""
     try:
-        code, _summary = run_load(_split(values), err, out=Console(soft_wrap=True))
+        code, _summary = run_load(_split(values), err, out=stdout_console())
     except UsageError as exc:
         raise fail(str(exc)) from exc
     raise typer.Exit(code)

@@ -35,7 +35,8 @@ def test_smoke_200_streams_every_job_followed_to_its_end_without_a_gap(
          "--users", "200", "--spawn-rate", "100", "--run-time", "15s", "--source", "redis",
          "--redis-url", redis_url, "--steps", "20", "--interval-ms", "250", "--jobs-per-user", "1",
          "--slo", "gaps=0", "--slo", "duplicates=0", "--slo", "unfinished=0",
-         "--slo", "watches_terminal=200", "--slo", "streams_peak=200", "--json", str(out)],
+         "--slo", "watches_terminal=200", "--slo", "streams_peak=200", "--json", str(out),
+         "--html", str(tmp_path / "smoke.html"), "--progress-s", "2"],
         capture_output=True, text=True, timeout=90, check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -54,7 +55,16 @@ def test_smoke_200_streams_every_job_followed_to_its_end_without_a_gap(
     assert summary["generator"]["processes"] == 1 and summary["generator"]["rss_peak_mb"] > 0
     assert summary["server"]["cpu_s"] > 0  # scraped from the API's /metrics before and after
     assert all(result["pass"] for result in summary["slo"].values())
-    assert "SLO gate" in completed.stderr  # the rich summary went to the terminal
+    assert "SLO gate" in completed.stdout  # the table goes to stdout; progress and logs to stderr
+    progress = [line for line in completed.stderr.splitlines() if line.startswith("progress ")]
+    assert progress and "users 200" in progress[-1], completed.stderr[-2000:]
+    # The timeline of the report: sampled every second, its last point is the summary's own totals.
+    timeline = summary["timeline"]
+    assert len(timeline) >= 3 and timeline[-1]["events"] == summary["events_received"]
+    assert max(point["streams_open"] for point in timeline) > 0
+    html = (tmp_path / "smoke.html").read_text()
+    assert f'data-testid="plot-streams" viewBox' in html and f'data-points="{len(timeline)}"' in html
+    assert "<script src" not in html and "<link" not in html  # one self-contained file
 
 
 def test_distributed_run_aggregates_worker_counters_and_a_failed_slo_exits_1(
