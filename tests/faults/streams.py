@@ -219,13 +219,6 @@ def contiguous(ids: list[int]) -> bool:
     return ids == list(range(ids[0], ids[0] + len(ids))) if ids else False
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def open_many(base_url: str, targets: list[tuple[str, str]], per_target: int, *, reconnect: bool,
                     deadline: float, changed: asyncio.Event | None = None,
                     connect_limit: int = 200) -> tuple[list[Follower], list[asyncio.Task[Follower]]]:

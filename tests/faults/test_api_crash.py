@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from conftest import bearer
+from loadtests.percentiles import percentile
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, WorkerProcess, login, new_session
 from tests.faults.observe import metrics
-from tests.faults.streams import LoopThread, contiguous, open_many, percentile, until
+from tests.faults.streams import LoopThread, contiguous, open_many, until
 
 pytestmark = pytest.mark.fault
 

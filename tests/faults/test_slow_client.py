@@ -25,10 +25,11 @@ import httpx
 import pytest
 
 from conftest import bearer
+from loadtests.percentiles import percentile
 from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
 from reference_app.worker.publisher import StatusPublisher
 from tests.faults.observe import established_from, metrics, rss_mb, subscribers
-from tests.faults.streams import Follower, contiguous, percentile, request_bytes
+from tests.faults.streams import Follower, contiguous, request_bytes
 
 pytestmark = pytest.mark.fault
 
