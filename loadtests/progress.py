@@ -14,10 +14,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import gevent
-from locust.env import Environment
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 from loadtests.percentiles import histogram_percentile
 
@@ -62,6 +64,7 @@ class Timeline:
     def start(self) -> None:
         self.started = time.monotonic()
         self._last = self._printed = (self.started, 0)
+        self.sample()  # t = 0: the plots start where the run did
         self._greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:

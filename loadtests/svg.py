@@ -11,7 +11,7 @@ from html import escape
 
 __all__ = ["bar_chart", "line_chart"]
 
-WIDTH, HEIGHT = 640, 220
+WIDTH, HEIGHT = 480, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 24, 36
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c")
 

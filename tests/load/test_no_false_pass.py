@@ -63,3 +63,32 @@ def test_statuses_without_timestamp_have_unknown_latency_not_zero(tmp_path: Path
     assert progress[0].startswith("progress 1s: users 3, streams open ")
     assert "\r" not in done.stderr
     assert progress[-1].endswith("errors 0, p99 n/a")
+
+
+def test_on_a_terminal_the_progress_line_is_redrawn_in_place(tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: the progress line is rewritten with a carriage return, not appended."""
+    import os
+    import pty
+
+    with serve("no-timestamp", delay_s=0.5) as target:
+        leader, follower = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sse_harness.cli", "load", "--host", target.url, *RUN, "--json",
+                 str(tmp_path / "s.json")], stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL)
+            os.close(follower)
+            chunks: list[bytes] = []
+            while True:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            assert process.wait(60) == 0  # no SLO asked; the events were counted
+        finally:
+            os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "\r\x1b[Kprogress 1s: users 3" in text
+    assert "\nprogress " not in text  # never a plain line on a terminal

@@ -68,9 +68,10 @@ def test_smoke_200_streams_every_job_followed_to_its_end_without_a_gap(
 
 
 def test_distributed_run_aggregates_worker_counters_and_a_failed_slo_exits_1(
-    api: ApiProcess, redis_url: str, tmp_path: Path
+    api: ApiProcess, redis_url: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Two Locust worker processes, the FastHttpSession transport, and an SLO that cannot pass."""
+    """Two Locust worker processes, the FastHttpSession transport, and an SLO that cannot pass. The master
+    prints progress from the workers' reports."""
     code, summary = run_load(LoadRequest(
         host=api.url, scenario="steady", users=40, spawn_rate=40, run_time="8s", processes=2,
         slo=["gaps=0", "watches_terminal=40", "events_received=1000000"], json_file=tmp_path / "dist.json",
@@ -87,6 +88,9 @@ def test_distributed_run_aggregates_worker_counters_and_a_failed_slo_exits_1(
     assert {name: r["pass"] for name, r in summary["slo"].items()} == {
         "gaps": True, "watches_terminal": True, "events_received": False}
     assert json.loads((tmp_path / "dist.json").read_text())["workers"] == 2
+    progress = [line for line in capfd.readouterr().err.splitlines() if line.startswith("progress ")]
+    assert any("users 40, streams open " in line for line in progress), progress
+    assert summary["timeline"][-1]["events"] == summary["events_received"]
 
 
 def _active_streams(url: str) -> float:
