@@ -48,9 +48,7 @@ from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, login, new_session, wait_until
 from reference_app.worker.publisher import StatusPublisher
 
-__all__ = ["PHASES", "TARGETS", "Bench", "BenchUsageError", "CapacityRequest", "run_capacity"]
-
-BenchUsageError = UsageError
+__all__ = ["PHASES", "TARGETS", "Bench", "CapacityRequest", "Phase", "run_capacity"]
 
 
 @dataclass

@@ -41,7 +41,7 @@ from sse_contract.wire import Event, SSEDecoder  # noqa: E402
 DECODE_EVERY = 16
 
 
-def _pcts(values: list[float]) -> dict[str, Any]:
+def _distribution(values: list[float]) -> dict[str, Any]:
     """Percentiles (None without samples) and the distribution, for the table and the HTML report."""
     return {**summarize(values), "histogram": histogram(values)}
 
@@ -175,7 +175,7 @@ class Client:
             if stream.error:
                 errors[stream.error] = errors.get(stream.error, 0) + 1
         return {"event": "connected", "streams": self.connected, "failed": self.failed,
-                "seconds": round(seconds, 3), "connect_ms": _pcts([s.connect_ms for s in self.streams
+                "seconds": round(seconds, 3), "connect_ms": _distribution([s.connect_ms for s in self.streams
                                                                    if s.connect_ms]), "errors": errors}
 
     def new_phase(self) -> None:
@@ -223,7 +223,7 @@ class Client:
             latencies.extend(stream.phase_latencies)
         return {"event": "report", "received": received, "expected": sum(
             expected.get(s.session_id, 0) for s in self.streams if s.conn is not None),
-            "lost": lost, "gaps": gaps, "latency_ms": _pcts(latencies),
+            "lost": lost, "gaps": gaps, "latency_ms": _distribution(latencies),
             "latency_unknown": sum(s.latency_unknown for s in self.streams),
             "waited_s": round(time.perf_counter() - started, 3)}
 

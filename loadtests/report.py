@@ -110,7 +110,7 @@ def _json(data: Mapping[str, Any]) -> Markup:
     return Markup(json.dumps(data).replace("</", "<\\/"))
 
 
-def _pcts(block: Mapping[str, Any] | None) -> str:
+def _quantile_text(block: Mapping[str, Any] | None) -> str:
     block = block or {}
     return " / ".join(figure(block.get(k), 1) for k in ("p50", "p95", "p99", "max")) + " ms"
 
@@ -143,11 +143,11 @@ def render_load_report(summary: Mapping[str, Any]) -> str:
         ("reconnects / resets", f"{s.get('reconnects')} / {s.get('resets')}"),
         ("errors (rate)", f"{s.get('errors')} ({s.get('error_rate')})"),
         ("errors by type", ", ".join(f"{k}={v}" for k, v in (s.get("errors_by_type") or {}).items()) or "none"),
-        ("event latency p50 / p95 / p99 / max", _pcts(s.get("latency_ms"))),
+        ("event latency p50 / p95 / p99 / max", _quantile_text(s.get("latency_ms"))),
         ("latency samples / unknown (no timestamp)",
          f"{figure((s.get('latency_ms') or {}).get('count'))} / {figure(s.get('latency_unknown'))}"),
-        ("connect p50 / p95 / p99 / max", _pcts(s.get("connect_ms"))),
-        ("reconnect p50 / p95 / p99 / max", _pcts(s.get("reconnect_ms"))),
+        ("connect p50 / p95 / p99 / max", _quantile_text(s.get("connect_ms"))),
+        ("reconnect p50 / p95 / p99 / max", _quantile_text(s.get("reconnect_ms"))),
         ("jobs followed to the end / open at stop", f"{watches.get('terminal')} / {watches.get('open_at_stop')}"),
     ]
     verdict, verdict_text = _verdict(s.get("nothing_measured"), s.get("slo") or {})
@@ -184,15 +184,16 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
     rows = [
         ("streams open / failed", f"{figure(connect.get('streams'))} / {figure(connect.get('failed'))}",
          f">= {TARGETS['streams']:,g}"),
-        ("connect p50 / p95 / p99 / max", _pcts(connect.get("connect_ms")), ""),
+        ("connect p50 / p95 / p99 / max", _quantile_text(connect.get("connect_ms")), ""),
         ("API RSS per idle stream", f"{figure(memory.get('api_rss_per_stream_kb'), 1)} KB",
          f"<= {TARGETS['rss_per_stream_kb']:g} KB"),
         ("Redis pub/sub connections of the API", figure((r.get("redis_connections") or {}).get("pubsub")),
          f"<= {TARGETS['redis_pubsub_connections']:g}"),
-        ("burst p50 / p95 / p99 / max", _pcts(burst.get("latency_ms")), f"p99 <= {TARGETS['burst_p99_ms']:g} ms"),
+        ("burst p50 / p95 / p99 / max", _quantile_text(burst.get("latency_ms")),
+         f"p99 <= {TARGETS['burst_p99_ms']:g} ms"),
         ("burst lost", figure(burst.get("lost")), "0"),
         ("sustained delivered / s", figure(sustained.get("delivered_per_s"), 1), ""),
-        ("sustained p50 / p95 / p99 / max", _pcts(sustained.get("latency_ms")), ""),
+        ("sustained p50 / p95 / p99 / max", _quantile_text(sustained.get("latency_ms")), ""),
         ("API CPU per delivery burst / sustained",
          f"{figure(burst.get('api_cpu_ms_per_delivery'), 4)} / "
          f"{figure(sustained.get('api_cpu_ms_per_delivery'), 4)} ms",

@@ -38,14 +38,12 @@ from loadtests.slo import SLOError, parse_slos
 from loadtests.summary import slo_failed
 from loadtests.text import print_summary
 
-__all__ = ["LOCUSTFILE", "LoadRequest", "LoadUsageError", "locust_command", "print_summary", "run_load"]
+__all__ = ["LOCUSTFILE", "LoadRequest", "locust_command", "print_summary", "run_load"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _TIMESPAN = re.compile(r"^(?:\d+h)?(?:\d+m)?(?:\d+s)?$|^\d+$")
 #: How long the pre-flight check waits for the target's Redis (``--source redis``).
 REDIS_CHECK_TIMEOUT_S = 3.0
-
-LoadUsageError = UsageError
 
 
 @dataclass

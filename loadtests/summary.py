@@ -34,7 +34,7 @@ class EntryStats(TypedDict):
     avg: float | None
 
 
-def _pcts(entry: EntryStats | None) -> dict[str, Any]:
+def _entry_quantiles(entry: EntryStats | None) -> dict[str, Any]:
     """p50/p95/p99/max/count of an entry; the figures are None (unknown) without samples."""
     out: dict[str, Any] = summarize_histogram(entry["histogram"] if entry else {})
     if entry and entry["max"] is not None and out["count"]:
@@ -111,10 +111,10 @@ def build_summary(
         "errors": errors,
         "errors_by_type": errors_by_type,
         "error_rate": round(errors / attempts, 6) if attempts else (1.0 if errors else 0.0),
-        "latency_ms": _pcts(sse("event")),
-        "connect_ms": _pcts(sse("connect")),
-        "first_event_ms": _pcts(sse("first_event")),
-        "reconnect_ms": _pcts(sse("reconnect")),
+        "latency_ms": _entry_quantiles(sse("event")),
+        "connect_ms": _entry_quantiles(sse("connect")),
+        "first_event_ms": _entry_quantiles(sse("first_event")),
+        "reconnect_ms": _entry_quantiles(sse("reconnect")),
         "latency_histogram_ms": _histogram(sse("event")),
         "watches": {
             "started": counters.get("watches_started", 0),
@@ -129,7 +129,7 @@ def build_summary(
             "polls": counters.get("polls", 0),
             "not_modified": counters.get("polls_not_modified", 0),
             # publish-to-noticed latency of a status change seen by polling (compare with latency_ms)
-            "change_ms": _pcts(table.get(("POLL", "change"))),
+            "change_ms": _entry_quantiles(table.get(("POLL", "change"))),
         },
         "requests": {
             "total": requests,
@@ -151,7 +151,7 @@ def _entry_row(entry: EntryStats) -> dict[str, Any]:
     """Locust's request statistics as its own report shows them (they stay in the HTML report)."""
     return {"type": entry["type"], "name": entry["name"], "requests": entry["num_requests"],
             "failures": entry["num_failures"],
-            "avg_ms": None if entry["avg"] is None else round(entry["avg"], 1), **_pcts(entry)}
+            "avg_ms": None if entry["avg"] is None else round(entry["avg"], 1), **_entry_quantiles(entry)}
 
 
 def slo_failed(summary: Mapping[str, Any]) -> list[str]:

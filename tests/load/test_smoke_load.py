@@ -63,7 +63,7 @@ def test_smoke_200_streams_every_job_followed_to_its_end_without_a_gap(
     assert len(timeline) >= 3 and timeline[-1]["events"] == summary["events_received"]
     assert max(point["streams_open"] for point in timeline) > 0
     html = (tmp_path / "smoke.html").read_text()
-    assert f'data-testid="plot-streams" viewBox' in html and f'data-points="{len(timeline)}"' in html
+    assert 'data-testid="plot-streams" viewBox' in html and f'data-points="{len(timeline)}"' in html
     assert "<script src" not in html and "<link" not in html  # one self-contained file
 
 
