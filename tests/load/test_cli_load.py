@@ -37,6 +37,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 LOAD_CASES = [
+    (["--host", "ftp://127.0.0.1:9"], "--host must be an http(s):// URL"),
+    (["--host", "http://127.0.0.1:99999"], "--host 'http://127.0.0.1:99999': the port must be 1-65535"),
     (["--profile", "bogus"], "--profile must be one of steady, bursty, stall, fail_at, long, realistic"),
     (["--json", "/nonexistent/x.json"], "--json /nonexistent/x.json: directory /nonexistent does not exist"),
     (["--html", "/nonexistent/x.html"], "--html /nonexistent/x.html: directory /nonexistent does not exist"),
@@ -58,6 +60,8 @@ LOAD_CASES = [
     (["--profile", "fail_at"], "profile 'fail_at' needs fail_at"),
     (["--progress-s", "-1"], "--progress-s must be >= 0; got -1.0"),
     (["--cut-every-s", "0"], "--cut-every-s must be > 0; got 0.0"),
+    (["--timeline-s", "0"], "--timeline-s must be > 0; got 0.0"),
+    (["--reconnect-delay-ms", "-1"], "--reconnect-delay-ms must be >= 0; got -1"),
     (["--slo", "p99=5"], "unknown SLO 'p99'"),
     (["--slo", "gaps=many"], "SLO gaps: 'many' is not a number"),
 ]
