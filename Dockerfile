@@ -20,12 +20,13 @@ WORKDIR /src
 # source edit (empty stand-in packages let pip resolve the project's dependencies). README.md* copies the
 # readme that pyproject.toml names where it exists, and does not fail the build where it does not.
 COPY pyproject.toml README.md* ./
-RUN for p in sse_contract reference_app simulators conformance loadtests sse_harness; do \
+RUN for p in sse_contract sse_client reference_app simulators conformance loadtests sse_harness; do \
       mkdir "$p" && touch "$p/__init__.py"; done \
  && pip install . \
  && pip uninstall -y sse-harness \
- && rm -rf sse_contract reference_app simulators conformance loadtests sse_harness build
+ && rm -rf sse_contract sse_client reference_app simulators conformance loadtests sse_harness build
 COPY sse_contract ./sse_contract
+COPY sse_client ./sse_client
 COPY reference_app ./reference_app
 COPY simulators ./simulators
 COPY conformance ./conformance

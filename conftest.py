@@ -6,12 +6,13 @@ environment makes the suite use that server instead of starting an embedded one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, WorkerProcess, env_redis_url, login
+from tests.auth import bearer
 
 
 @pytest.fixture(scope="session")
@@ -73,5 +74,4 @@ def token_for(api: ApiProcess) -> Callable[[str], str]:
     return get
 
 
-def bearer(token: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **(extra or {})}
+__all__ = ["bearer"]  # tests still import it from here; e2e/conftest.py imports tests.auth

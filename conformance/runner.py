@@ -255,11 +255,11 @@ class Runner:
     async def start_job(self, session: str) -> None:
         params = self.o.job()
         if self.o.trigger == "redis":
-            from simulators.runner import run_async
+            from reference_app.job_runs import run_job
 
             bus = self._bus
             self._jobs.append(asyncio.ensure_future(
-                run_async(session, params, bus.publish, f"check-{uuid.uuid4().hex}")))
+                run_job(bus.publish, session, params, f"check-{uuid.uuid4().hex}")))
             return
         response = await self.client.post(f"{self.api}/sessions/{session}/transcribe",
                                           json=params.model_dump(exclude_none=True), headers=self.creds.headers())

@@ -19,10 +19,10 @@ import pytest
 import redis
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-from conftest import bearer
 from e2e.browsers import NoChromium, chromium_overrides
 from reference_app.bus.keys import log_key
 from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from tests.auth import bearer
 
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "test-results" / "e2e"
 #: Playwright's waits in this suite: every expected change happens within a few seconds.

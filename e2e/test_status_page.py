@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
-from e2e.gate import StreamGate
 from reference_app.testing import ApiProcess, WorkerProcess, wait_until
+from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -47,8 +47,9 @@ def assert_contiguous(ids: list[int], first: int, last: int) -> None:
 
 
 @pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[StreamGate]:
-    with StreamGate(stack.url) as proxy:
+def proxy(stack: ApiProcess) -> Iterator[ThreadedProxy]:
+    """The fault proxy in front of the stack: it can answer the stream path 503 and logs every request."""
+    with run_in_thread(stack.url) as proxy:
         yield proxy
 
 
@@ -118,8 +119,8 @@ def test_reconnect_after_a_cut_misses_nothing(
     then ``connected``, ends ``completed``, and read every event id of the server's log exactly once."""
     api = make_api(fast_retry_api.url, user)
     session_id = api.new_session()
-    with StreamGate(fast_retry_api.url) as gate:
-        base = gate.url if cut == "proxy-reset" else fast_retry_api.url
+    with run_in_thread(fast_retry_api.url) as proxy:
+        base = proxy.url if cut == "proxy-reset" else fast_retry_api.url
         page = open_page(api, session_id, base_url=base, reconnectAttempts=60, reconnectDelay=200)
         page.expect_connection("connected")
         api.start_job(session_id, profile="steady", steps=30, interval_ms=150)
@@ -128,7 +129,7 @@ def test_reconnect_after_a_cut_misses_nothing(
         if cut == "api-restart":
             fast_retry_api.restart()
         else:
-            assert gate.cut_streams() == 1
+            assert proxy.cut_all(STREAM_PATH) == 1
 
         expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=20_000)
         page.expect_connection("disconnected")
@@ -144,51 +145,51 @@ def test_reconnect_after_a_cut_misses_nothing(
 
 
 def test_polling_fallback_when_the_stream_path_fails(
-    gate: StreamGate, server: Api, open_page: Callable[..., StatusPage]
+    proxy: ThreadedProxy, server: Api, open_page: Callable[..., StatusPage]
 ) -> None:
     """3: the stream path answers 503 (a proxy with an unhealthy origin). After exactly 1 + N attempts
     the page polls, still reaches ``completed``, and polls conditionally (ETag -> 304)."""
-    gate.fail_streams = True
+    proxy.set_mode(error_status=503)
     session_id = server.new_session()
-    page = open_page(server, session_id, base_url=gate.url, reconnectAttempts=2, reconnectDelay=100,
+    page = open_page(server, session_id, base_url=proxy.url, reconnectAttempts=2, reconnectDelay=100,
                      pollIntervalMs=100, sseProbeIntervalMs=60_000)
     page.expect_connection("polling")
-    assert len(gate.stream_requests()) == 3  # the first try + reconnectAttempts, then no more
+    assert len(proxy.seen(STREAM_PATH)) == 3  # the first try + reconnectAttempts, then no more
 
     server.start_job(session_id, profile="steady", steps=10, interval_ms=250)
     expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=15_000)
     page.expect_connection("disconnected")
     assert page.progress() == 100
 
-    polls = [r for r in gate.seen() if r.path.endswith("/status") and r.method == "GET"]
+    polls = [r for r in proxy.seen() if r.path.endswith("/status") and r.method == "GET"]
     assert any(r.status == 304 and r.headers.get("if-none-match") for r in polls), \
         "polling never used If-None-Match"
-    assert len(gate.stream_requests()) == 3
+    assert len(proxy.seen(STREAM_PATH)) == 3
     assert "connected" not in connection_history(page)
     assert server.streams()["opened_total"] == 0
 
 
 def test_polling_goes_back_to_the_stream_when_it_works_again(
-    gate: StreamGate, server: Api, open_page: Callable[..., StatusPage]
+    proxy: ThreadedProxy, server: Api, open_page: Callable[..., StatusPage]
 ) -> None:
     """3: while polling during a running job, the stream path heals -> the periodic probe finds it and
     the page is ``connected`` again (and polling stops), then ends ``completed``."""
-    gate.fail_streams = True
+    proxy.set_mode(error_status=503)
     session_id = server.new_session()
-    page = open_page(server, session_id, base_url=gate.url, reconnectAttempts=1, reconnectDelay=100,
+    page = open_page(server, session_id, base_url=proxy.url, reconnectAttempts=1, reconnectDelay=100,
                      pollIntervalMs=150, sseProbeIntervalMs=300)
     server.start_job(session_id, profile="steady", steps=40, interval_ms=150)
     page.expect_connection("polling")
     wait_until(lambda: (page.seq() or 0) >= 3, 10, message="progress while polling")
 
-    gate.fail_streams = False
+    proxy.set_mode(error_status=None)
     page.expect_connection("connected", timeout_ms=3_000)
     status_path = f"/api/v1/sessions/{session_id}/status"
-    polls_when_connected = sum(1 for r in gate.seen() if r.path == status_path)
+    polls_when_connected = sum(1 for r in proxy.seen() if r.path == status_path)
     assert page.status() == "processing", "the job must still be running when the stream comes back"
     expect(page.page.get_by_test_id("status")).to_have_text("completed", timeout=15_000)
 
-    assert sum(1 for r in gate.seen() if r.path == status_path) <= polls_when_connected + 1, \
+    assert sum(1 for r in proxy.seen() if r.path == status_path) <= polls_when_connected + 1, \
         "polling went on after the stream came back"
     assert is_subsequence(["polling", "connected", "disconnected"], connection_history(page))
     assert server.streams() == {"open": 0, "opened_total": 1}

@@ -47,6 +47,7 @@ from loadtests.system import raise_fd_limit
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, login, new_session, wait_until
 from reference_app.worker.publisher import StatusPublisher
+from sse_contract.status import StatusChange
 
 __all__ = ["PHASES", "TARGETS", "Bench", "CapacityRequest", "Phase", "run_capacity"]
 
@@ -184,7 +185,7 @@ def _stack(streams: int, log_dir: Path) -> Iterator[tuple[EmbeddedRedis, ApiProc
 
 def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: float, message: str) -> None:
     for session_id in sessions:
-        publisher.publish(session_id, "processing", progress, message)
+        publisher.publish(session_id, StatusChange("processing", progress, message))
 
 
 @dataclass
@@ -287,7 +288,7 @@ def phase_sustained(bench: Bench) -> str:
         if pause > 0:
             time.sleep(pause)  # pacing of the generator, not waiting for a condition
         session_id = bench.session_ids[count % len(bench.session_ids)]
-        bench.publisher.publish(session_id, "processing", 60 + (count % 30), f"sustained {count}")
+        bench.publisher.publish(session_id, StatusChange("processing", 60 + (count % 30), f"sustained {count}"))
         expected[session_id] += 1
         count += 1
     publish_s = time.monotonic() - started
@@ -309,7 +310,7 @@ def phase_sustained(bench: Bench) -> str:
 def phase_finish(bench: Bench) -> str:
     """Every stream must get its terminal status and be closed by the server."""
     for session_id in bench.session_ids:
-        bench.publisher.publish(session_id, "completed", 100, "bench done")
+        bench.publisher.publish(session_id, StatusChange("completed", 100, "bench done"))
     bench.client.send("finish 120")
     finish = bench.client.receive(180)
     finish["missing"] = finish["streams"] - finish["terminal"]

@@ -18,11 +18,11 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httptools
+
+from sse_client import Origin
 
 __all__ = [
     "ConnectFailed",
@@ -44,27 +44,9 @@ class ConnectFailed(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where the streams go: scheme, host, port and a path prefix, parsed once per process."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str
-
-    @classmethod
-    def parse(cls, base_url: str) -> Target:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"host must be an http(s):// URL, got {base_url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+#: Where the streams go (scheme, host, port, path prefix), parsed once per process: the project's one
+#: http(s) origin parser.
+Target = Origin
 
 
 class Connection(Protocol):

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import gevent
 from gevent.lock import BoundedSemaphore
@@ -26,6 +26,7 @@ from loadtests.client import StreamError, StreamWatcher, WatchOptions, WatchResu
 from loadtests.options import LoadOptions
 from loadtests.transport import Connection, FastHttpConnection, RawConnection, Target
 from sse_contract.jobs import JobParams
+from sse_contract.status import StatusChange, StatusUpdate
 
 __all__ = ["COUNTERS", "SSEUser", "load_options"]
 
@@ -61,10 +62,9 @@ def _redis_publisher(url: str) -> Any:
     return _publisher
 
 
-def _publish(session_id: str, status: str, progress: float, message: str,
-             extra: dict[str, Any] | None, publish_id: str | None) -> object:
+def _publish(session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
     with _publish_gate:
-        return _redis_publisher_instance().publish(session_id, status, progress, message, extra, publish_id)
+        return cast("StatusUpdate", _redis_publisher_instance().publish(session_id, change, publish_id))
 
 
 def _redis_publisher_instance() -> Any:
@@ -207,11 +207,11 @@ class SSEUser(FastHttpUser):
 
     def _simulate(self, session_id: str, params: JobParams) -> None:
         """The simulator's job, published straight to Redis (what ``sse-harness simulate`` does)."""
-        from simulators.runner import run_sync
+        from reference_app.job_runs import run_job_sync
 
         started = time.perf_counter()
         try:
-            run_sync(session_id, params, _publish, uuid.uuid4().hex, sleep=gevent.sleep)
+            run_job_sync(_publish, session_id, params, uuid.uuid4().hex, sleep=gevent.sleep)
         except Exception as exc:  # a job that dies mid-way must show up, not vanish in a greenlet log
             COUNTERS.error(f"publish_{type(exc).__name__}")
             self.report("simulated-job", (time.perf_counter() - started) * 1000, 0,

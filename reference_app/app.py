@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 from reference_app import __version__
 from reference_app.api import auth_routes, health, sessions, streams
 from reference_app.auth import Authenticate, authenticate_jwt
-from reference_app.bus.base import StatusBus
-from reference_app.jobs import CeleryJobQueue, InlineJobQueue, JobQueue
+from reference_app.bus.protocol import StatusBus
+from reference_app.job_queue import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings, get_settings
 from reference_app.stream_endpoint import StreamFastPath, store_unavailable

@@ -22,8 +22,9 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 
 from reference_app.embedded_redis import EmbeddedRedis, free_port
 from reference_app.processes import api_args, celery_worker_args, spawn, stop
+from sse_client import open_stream
 from sse_contract.status import StatusUpdate
-from sse_contract.wire import Event, SSEDecoder
+from sse_contract.wire import Event
 
 console = Console(stderr=False)
 
@@ -85,22 +86,18 @@ async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable
     final: StatusUpdate | None = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        headers = {"Accept": "text/event-stream"}
-        if last_id:
-            headers["Last-Event-ID"] = last_id
         try:
-            async with client.stream("GET", f"/api/v1/sessions/{session_id}/status/stream",
-                                     headers=headers, timeout=httpx.Timeout(5, read=60)) as response:
-                if response.status_code == 204:
+            async with open_stream(client, f"/api/v1/sessions/{session_id}/status/stream", last_event_id=last_id,
+                                   timeout=httpx.Timeout(5, read=60)) as stream:
+                if stream.status_code == 204:
                     return final
-                response.raise_for_status()
-                decoder = SSEDecoder()
-                async for chunk in response.aiter_raw():
-                    for item in decoder.feed(chunk):
-                        if isinstance(item, Event) and item.event == "status":
-                            last_id = item.id
-                            final = StatusUpdate.from_json(item.data)
-                            on_status(final)
+                stream.response.raise_for_status()
+                async for arrival in stream.arrivals():
+                    item = arrival.item
+                    if isinstance(item, Event) and item.event == "status":
+                        last_id = item.id
+                        final = StatusUpdate.from_json(item.data)
+                        on_status(final)
                 if final is not None and final.terminal:
                     return final
         except httpx.HTTPError:

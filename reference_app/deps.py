@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from reference_app.settings import Settings
 
 if TYPE_CHECKING:
-    from reference_app.bus.base import StatusBus
-    from reference_app.jobs import JobQueue
+    from reference_app.bus.protocol import StatusBus
+    from reference_app.job_queue import JobQueue
     from reference_app.metrics import Metrics
     from reference_app.stream_registry import StreamRegistry
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reference_app.bus.redis_bus import RedisBus
-from simulators.runner import run_async
+from reference_app.job_runs import run_job
 from sse_contract.jobs import JobParams
+from sse_contract.status import StatusChange, StatusUpdate
 
 
 @dataclass
@@ -50,14 +51,14 @@ async def simulate(
         run_id = uuid.uuid4().hex
         events = 0
 
-        async def publish(*args: object) -> object:
+        async def publish(session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
             nonlocal events
             events += 1
-            return await bus.publish(*args)  # type: ignore[arg-type]
+            return await bus.publish(session_id, change, publish_id)
 
         async def one(session_id: str) -> str:
             async with gate:
-                final = await run_async(session_id, params, publish, f"{run_id}:{session_id}")
+                final = await run_job(publish, session_id, params, f"{run_id}:{session_id}")
                 return final.status
 
         results = await asyncio.gather(*(one(s) for s in session_ids))

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reference_app.auth import Authenticate, User
-from reference_app.bus.base import StatusBus
+from reference_app.bus.protocol import StatusBus
 from reference_app.metrics import Metrics
 from reference_app.settings import Settings
 from reference_app.stream_registry import StreamRegistry

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from time import monotonic
 
-from reference_app.bus.base import Mailbox
+from reference_app.bus.mailbox import Mailbox
 from reference_app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -225,30 +226,34 @@ def collect_stream(
     until: Any = None,
     timeout: float = 10.0,
 ) -> StreamResult:
-    """Read an SSE response until the server ends it, ``until(result)`` is true, or ``timeout`` passes
-    (then ``TimeoutError``). Decodes with the project's one SSE decoder."""
-    from sse_contract.wire import SSEDecoder
+    """Read an SSE response until the server ends it, ``until(result)`` is true (checked after every item),
+    or ``timeout`` passes (then ``TimeoutError``). For synchronous tests: reads with the project's one async
+    SSE reader (``sse_client``) on an event loop of its own."""
+    return asyncio.run(_collect_stream(url, token, headers, params, until, timeout))
 
-    request_headers = {"Accept": "text/event-stream", **(headers or {})}
+
+async def _collect_stream(url: str, token: str | None, headers: Mapping[str, str] | None,
+                          params: Mapping[str, str] | None, until: Any, timeout: float) -> StreamResult:
+    from sse_client import open_stream
+
+    request_headers = dict(headers or {})
     if token:
         request_headers["Authorization"] = f"Bearer {token}"
-    deadline = time.monotonic() + timeout
-    opened = time.monotonic()
-    with httpx.stream("GET", url, headers=request_headers, params=params,
-                      timeout=httpx.Timeout(timeout, read=timeout)) as response:
-        result = StreamResult(response.status_code, response.headers, opened_at=opened)
-        if response.status_code != 200:
-            response.read()
-            return result
-        decoder = SSEDecoder()
-        for chunk in response.iter_raw():
-            now = time.monotonic()
-            if result.first_byte_at is None:
-                result.first_byte_at = now
-            result.items += [(now, item) for item in decoder.feed(chunk)]
-            if until is not None and until(result):
+    result: StreamResult | None = None
+    try:
+        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout) as client, \
+                open_stream(client, url, headers=request_headers, params=params) as stream:
+            result = StreamResult(stream.status_code, stream.headers, opened_at=stream.opened_at)
+            if stream.status_code != 200:
+                await stream.body()
                 return result
-            if now > deadline:
-                raise TimeoutError(f"stream still open after {timeout}s; saw ids {result.ids}")
-        result.ended_by_server = True
-        return result
+            async for arrival in stream.arrivals():
+                result.first_byte_at = stream.first_byte_at
+                result.items.append((arrival.at, arrival.item))
+                if until is not None and until(result):
+                    return result
+            result.ended_by_server = stream.ended_by_server
+            return result
+    except TimeoutError:
+        seen = result.ids if result is not None else []
+        raise TimeoutError(f"stream still open after {timeout}s; saw ids {seen}") from None

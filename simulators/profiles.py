@@ -1,53 +1,60 @@
 """Fake transcription jobs: deterministic sequences of status steps, given a seed.
 
-A profile is a pure function from parameters to a list of ``Step``s (delay before the step, state,
-progress, message). The same list drives the Celery task, the in-process job runner used by ASGI tests
-and ``sse-harness simulate``, so every path publishes exactly the same statuses.
+A profile is a pure function from parameters to a list of ``Step``s (the delay before the step and the
+``StatusChange`` it reports). Simulators only produce steps; whoever runs a job (the Celery task, the
+in-process job queue of the ASGI tests, ``sse-harness simulate``, the checker, the Locust users) sleeps and
+publishes them itself through ``reference_app.job_runs``, so every path publishes exactly the same statuses
+and nothing here calls back into a publisher.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sse_contract.jobs import JobParams
+from sse_contract.status import StatusChange
 
 __all__ = ["PROFILES", "Step", "build_steps"]
 
+
 @dataclass(frozen=True, slots=True)
 class Step:
+    """Wait ``delay_s``, then report ``change``."""
+
     delay_s: float
-    status: str
-    progress: float
-    message: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    change: StatusChange
 
     @property
     def terminal(self) -> bool:
-        return self.status in ("completed", "failed")
+        return self.change.terminal
+
+
+def _step(delay_s: float, status: str, progress: float, message: str, extra: dict[str, Any] | None = None) -> Step:
+    return Step(delay_s, StatusChange(status, progress, message, extra or {}))
 
 
 def _linear(params: JobParams, rng: random.Random) -> list[Step]:
     interval = params.interval_ms / 1000
-    out = [Step(0.0, "processing", 0, "Starting audio processing")]
+    out = [_step(0.0, "processing", 0, "Starting audio processing")]
     for i in range(1, params.steps + 1):
         pct = round(100 * i / (params.steps + 1), 2)
-        out.append(Step(interval, "processing", pct, f"Transcribing segment {i}/{params.steps}"))
-    out.append(Step(interval, "completed", 100, "Transcription completed"))
+        out.append(_step(interval, "processing", pct, f"Transcribing segment {i}/{params.steps}"))
+    out.append(_step(interval, "completed", 100, "Transcription completed"))
     return out
 
 
 def _bursty(params: JobParams, rng: random.Random) -> list[Step]:
     """Hundreds of updates a second in bursts: the client must batch its renders."""
     interval = min(params.interval_ms, 5) / 1000
-    out = [Step(0.0, "processing", 0, "Starting audio processing")]
+    out = [_step(0.0, "processing", 0, "Starting audio processing")]
     for i in range(1, params.steps + 1):
         pause = 0.2 if i % 100 == 0 else interval
         pct = round(100 * i / (params.steps + 1), 3)
-        out.append(Step(pause, "processing", pct, f"Aligning words {i}/{params.steps}"))
-    out.append(Step(interval, "completed", 100, "Transcription completed"))
+        out.append(_step(pause, "processing", pct, f"Aligning words {i}/{params.steps}"))
+    out.append(_step(interval, "completed", 100, "Transcription completed"))
     return out
 
 
@@ -56,7 +63,7 @@ def _stall(params: JobParams, rng: random.Random) -> list[Step]:
     steps = _linear(params, rng)
     half = len(steps) // 2
     stalled = steps[half]
-    steps[half] = Step(params.stall_s, stalled.status, stalled.progress, "Resuming after a long pause")
+    steps[half] = _step(params.stall_s, stalled.change.status, stalled.change.progress, "Resuming after a long pause")
     return steps
 
 
@@ -78,14 +85,14 @@ def _realistic(params: JobParams, rng: random.Random) -> list[Step]:
         ("Identifying speakers", 0.10, 4),
         ("Finalising transcript", 0.05, 2),
     ]
-    out = [Step(0.0, "processing", 0, "Queued audio for transcription", {"audio_duration_s": duration})]
+    out = [_step(0.0, "processing", 0, "Queued audio for transcription", {"audio_duration_s": duration})]
     progress = 0.0
     for name, share, count in phases:
         for i in range(count):
             progress = min(99.0, progress + 100 * share / count)
             delay = duration * share * scale / count * rng.uniform(0.6, 1.4)
-            out.append(Step(round(delay, 4), "processing", round(progress, 2), f"{name} ({i + 1}/{count})"))
-    out.append(Step(0.05, "completed", 100, "Transcription completed", {"audio_duration_s": duration}))
+            out.append(_step(round(delay, 4), "processing", round(progress, 2), f"{name} ({i + 1}/{count})"))
+    out.append(_step(0.05, "completed", 100, "Transcription completed", {"audio_duration_s": duration}))
     return out
 
 
@@ -106,6 +113,6 @@ def build_steps(params: JobParams) -> list[Step]:
     if params.fail_at is not None:
         cut = min(params.fail_at, len(steps) - 1)
         failed_at = steps[cut]
-        steps = [*steps[:cut], Step(failed_at.delay_s, "failed", steps[cut - 1].progress,
+        steps = [*steps[:cut], _step(failed_at.delay_s, "failed", steps[cut - 1].change.progress,
                                     "Transcription failed: the audio could not be decoded")]
     return steps

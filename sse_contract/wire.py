@@ -1,7 +1,9 @@
 """The Server-Sent Events wire format: encoding and an incremental decoder, with no I/O.
 
-This is the only place in the project that knows how SSE bytes look. The app, the simulators, the
-fault proxy, the Locust users and the conformance checker all import it, so a fix here fixes all of them.
+This is the only place in the project that knows how SSE bytes look. The app's stream and bus, the async
+reader ``sse_client`` (the tests' and the demo's clients), the load harness's clients and the conformance
+checker all import it, so a fix here fixes all of them. (The fault proxy passes bytes through without
+decoding them.)
 
 The decoder follows the WHATWG HTML "event stream interpretation" algorithm
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):

@@ -6,13 +6,14 @@ from typing import Annotated
 
 import typer
 
+from simulators.fault_proxy.modes import mode_words
+
 
 def proxy(
     upstream: Annotated[str, typer.Option(help="origin base URL, e.g. http://127.0.0.1:8000")],
     mode: Annotated[list[str] | None, typer.Option(
         "--mode", "-m",
-        help="fault, repeatable: pass, buffer, buffer-bytes=N, gzip, idle-timeout=S, kill-after=S, "
-             "drop-every=N, latency=MS, status=503, error-path=REGEX")] = None,
+        help="fault, repeatable: " + ", ".join(mode_words()))] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 = any free port)")] = 8080,
 ) -> None:

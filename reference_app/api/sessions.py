@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from reference_app.auth import CurrentUser
-from reference_app.bus.base import SessionRecord
+from reference_app.bus.protocol import SessionRecord
 from reference_app.deps import BusDep, JobsDep, SettingsDep
 from reference_app.stream_endpoint import NOT_FOUND
 from sse_contract.jobs import JobParams

@@ -4,8 +4,10 @@
 fan-out); ``MemoryBus`` has the same interface for unit tests of logic above the bus.
 """
 
-from reference_app.bus.base import BusMessage, Mailbox, Resync, SessionRecord, StatusBus
+from reference_app.bus.mailbox import Mailbox, Resync
 from reference_app.bus.memory import MemoryBus
+from reference_app.bus.message import BusMessage
+from reference_app.bus.protocol import SessionRecord, StatusBus
 from reference_app.bus.redis_bus import RedisBus
 
 __all__ = ["BusMessage", "Mailbox", "MemoryBus", "RedisBus", "Resync", "SessionRecord", "StatusBus"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from reference_app.bus.base import BusMessage, Mailbox, SessionRecord
-from sse_contract.status import StatusUpdate, utc_now
+from reference_app.bus.mailbox import Mailbox
+from reference_app.bus.message import CREATED, BusMessage
+from reference_app.bus.protocol import SessionRecord
+from sse_contract.status import StatusChange, StatusUpdate, utc_now
 
 __all__ = ["MemoryBus"]
 
@@ -39,7 +41,7 @@ class MemoryBus:
     async def create_session(self, owner: str, title: str) -> SessionRecord:
         record = SessionRecord(id=str(uuid.uuid4()), owner=owner, title=title, created_at=utc_now().isoformat())
         self._sessions[record.id] = record
-        await self.publish(record.id, "pending", 0, "Waiting to start")
+        await self.publish(record.id, CREATED)
         return record
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
@@ -54,23 +56,13 @@ class MemoryBus:
         )
         return True
 
-    async def publish(
-        self,
-        session_id: str,
-        status: str,
-        progress: float,
-        message: str = "",
-        extra: dict[str, Any] | None = None,
-        publish_id: str | None = None,
-    ) -> StatusUpdate:
+    async def publish(self, session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
         if publish_id is not None and publish_id in self._published:
             return self._published[publish_id]
         seq = self._seqs.get(session_id, 0) + 1
-        update = StatusUpdate.build(
-            session_id=session_id, seq=seq, status=status, progress=progress, message=message, extra=extra
-        )
+        update = change.to_update(session_id, seq)
         self._seqs[session_id] = seq
-        bus_message = BusMessage(seq, update.status.value, update.to_json())
+        bus_message = BusMessage.of(update)
         log = self._logs.setdefault(session_id, deque(maxlen=self.maxlen))
         log.append(bus_message)
         if publish_id is not None:
@@ -107,6 +99,22 @@ class MemoryBus:
             "reconnects": self.reconnects,
             "connected": 1,
         }
+
+    def simulate_data_loss(self) -> None:
+        """What a Redis restart without persistence does: logs, seq counters and publish ids are gone
+        (sessions stay: the tests recreate nothing)."""
+        self._logs.clear()
+        self._seqs.clear()
+        self._published.clear()
+
+    @contextlib.contextmanager
+    def pubsub_down(self) -> Iterator[None]:
+        """While inside, publishes reach the log but no listener (the shared subscriber is disconnected)."""
+        listeners, self._listeners = self._listeners, {}
+        try:
+            yield
+        finally:
+            self._listeners = listeners
 
     def simulate_reconnect(self) -> None:
         """What RedisBus does after its subscriber reconnected: every listener re-reads the log."""

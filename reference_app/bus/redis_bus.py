@@ -11,35 +11,18 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage, Mailbox, SessionRecord
-from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
+from reference_app.bus.mailbox import Mailbox
+from reference_app.bus.message import CREATED, BusMessage
+from reference_app.bus.pools import async_client
+from reference_app.bus.protocol import SessionRecord
+from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
 from reference_app.bus.subscriber import SharedSubscriber
-from sse_contract.status import StatusUpdate, utc_now
+from sse_contract.status import StatusChange, StatusUpdate, utc_now
 
-__all__ = ["RedisBus", "make_async_client"]
-
-
-def make_async_client(url: str, max_connections: int) -> aioredis.Redis:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        client_name="sse-api",
-    )
-    return aioredis.Redis(connection_pool=pool)
+__all__ = ["RedisBus"]
 
 
 def _text(value: bytes | str) -> str:
@@ -63,7 +46,7 @@ class RedisBus:
         self.url = url
         self.maxlen = maxlen
         self.ttl_s = ttl_s
-        self.redis = make_async_client(url, max_connections)
+        self.redis = async_client(url, max_connections)
         self._publish = self.redis.register_script(PUBLISH_LUA)
         self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect)
 
@@ -91,7 +74,7 @@ class RedisBus:
             pipe.hset(meta, mapping={"owner": owner, "title": title, "created_at": record.created_at})
             pipe.expire(meta, self.ttl_s)
             await pipe.execute()
-        await self.publish(record.id, "pending", 0, "Waiting to start", publish_id=f"create-{record.id}")
+        await self.publish(record.id, CREATED, publish_id=f"create-{record.id}")
         return record
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
@@ -110,21 +93,9 @@ class RedisBus:
     async def claim_task(self, session_id: str, task_id: str) -> bool:
         return bool(await self.redis.hsetnx(keys.meta_key(session_id), "task_id", task_id))
 
-    async def publish(
-        self,
-        session_id: str,
-        status: str,
-        progress: float,
-        message: str = "",
-        extra: dict[str, Any] | None = None,
-        publish_id: str | None = None,
-    ) -> StatusUpdate:
-        script_keys, argv = publish_args(
-            session_id, status, progress, message, extra, publish_id or uuid.uuid4().hex,
-            maxlen=self.maxlen, ttl_s=self.ttl_s,
-        )
-        _seq, payload = parse_reply(await self._publish(keys=script_keys, args=argv))
-        return StatusUpdate.from_json(payload)
+    async def publish(self, session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
+        call = prepare_publish(session_id, change, publish_id, maxlen=self.maxlen, ttl_s=self.ttl_s)
+        return call.result(await self._publish(keys=call.keys, args=call.args))
 
     async def snapshot(self, session_id: str) -> BusMessage | None:
         raw = await self.redis.xrevrange(keys.log_key(session_id), count=1)

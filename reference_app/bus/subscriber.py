@@ -1,10 +1,12 @@
 """One shared Redis pub/sub connection per process, fanning messages out to per-client mailboxes.
 
-Why hand-written rather than ``redis.asyncio.PubSub``: that class reconnects and resubscribes by itself
-inside ``get_message``/``subscribe``. A silent reconnect is exactly what must *not* be silent here — events
+Built on one redis-py ``Connection`` (its URL parsing — db number, ``rediss://`` and its ``ssl_*`` query
+options —, AUTH, TLS, CLIENT SETNAME and its RESP parser, hiredis when installed), with the reconnect loop
+kept here rather than in ``redis.asyncio.PubSub``: that class reconnects and resubscribes by itself inside
+``get_message``/``subscribe``, and a silent reconnect is exactly what must *not* be silent here — events
 published while the connection was down never arrive on pub/sub, so every listener has to re-read them from
 the stream. This module owns the connection, so it knows when it reconnected and tells every mailbox
-(``Mailbox.request_resync``). The protocol part is small: RESP2 arrays of bulk strings and integers.
+(``Mailbox.request_resync``) once every channel is confirmed again.
 
 Subscriptions are ref-counted per channel: SUBSCRIBE on the first local listener, UNSUBSCRIBE after the
 last. A listener is only handed its mailbox once Redis confirmed the SUBSCRIBE, so a read of the stream
@@ -17,58 +19,40 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import unquote, urlparse
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage, Mailbox
+from reference_app.bus.mailbox import Mailbox
+from reference_app.bus.message import BusMessage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BusUnavailable", "SharedSubscriber"]
-
-RespValue = bytes | int | str | list[Any] | None
+__all__ = ["BusUnavailable", "SharedSubscriber", "masked_url"]
 
 
 class BusUnavailable(RuntimeError):
     """The shared subscriber could not confirm a subscription in time (Redis down)."""
 
 
-class RespError(RuntimeError):
-    pass
-
-
-def encode_command(*args: str | bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-async def read_resp(reader: asyncio.StreamReader) -> RespValue:
-    line = await reader.readuntil(b"\r\n")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"$":
-        size = int(rest)
-        if size < 0:
-            return None
-        return (await reader.readexactly(size + 2))[:-2]
-    if kind == b"*":
-        size = int(rest)
-        if size < 0:
-            return None
-        return [await read_resp(reader) for _ in range(size)]
-    if kind == b":":
-        return int(rest)
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RespError(rest.decode(errors="replace"))
-    raise RespError(f"unexpected RESP type byte {kind!r}")
+def masked_url(url: str) -> str:
+    """The Redis URL fit for a log line: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass
@@ -90,9 +74,16 @@ class SharedSubscriber:
         self.health_interval_s = health_interval_s
         self.backoff_max_s = backoff_max_s
         self._on_reconnect = on_reconnect
+        # Used only to turn the URL into connection settings and make connections; this module retries itself
+        # (redis-py's own retry would hide a reconnect), and no connection is ever returned to the pool.
+        self._factory = ConnectionPool.from_url(
+            url, client_name="sse-shared-subscriber", socket_connect_timeout=5, socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._channels: dict[bytes, _Channel] = {}
         self._acks_pending: dict[bytes, int] = {}
-        self._writer: asyncio.StreamWriter | None = None
+        self._conn: AbstractConnection | None = None
+        self._sends: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._stopping = False
@@ -112,11 +103,15 @@ class SharedSubscriber:
         for state in self._channels.values():
             for mailbox in state.mailboxes:
                 mailbox.close()
+        if self._sends:  # let UNSUBSCRIBEs already made reach Redis before the connection closes
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await asyncio.gather(*self._sends, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._close_writer()
+        await self._disconnect()
 
     @property
     def connected(self) -> bool:
@@ -165,12 +160,27 @@ class SharedSubscriber:
             self._acks_pending[name] = self._acks_pending.get(name, 0) + 1
 
     def _send(self, *args: bytes) -> bool:
-        """Write a command if connected; when not, the reconnect loop resubscribes all channels anyway."""
-        writer = self._writer
-        if writer is None or writer.is_closing():
+        """Send a command on the current connection, if there is one; when not, the reconnect loop
+        resubscribes all channels anyway. ``listen`` cannot await here (its exit runs while a stream is being
+        torn down), so each send is a task; asyncio runs tasks in the order they were created, so commands
+        reach Redis in the order they were made."""
+        conn = self._conn
+        if conn is None or not conn.is_connected:
             return False
-        writer.write(encode_command(*args))
+        task = asyncio.get_running_loop().create_task(self._write(conn, conn.pack_command(*args)))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
         return True
+
+    async def _write(self, conn: AbstractConnection, packed: list[bytes]) -> None:
+        if conn is not self._conn or not conn.is_connected:
+            return  # reconnected meanwhile: the new connection was resubscribed from the channel table
+        try:
+            await conn.send_packed_command(packed, check_health=False)
+        except (RedisError, OSError, AttributeError) as exc:
+            # the reader sees the broken connection and reconnects (AttributeError: redis-py's writer was
+            # already torn down by a concurrent disconnect)
+            log.debug("shared subscriber could not send (%s)", exc)
 
     # -- the reader -----------------------------------------------------------------------------------
 
@@ -179,7 +189,7 @@ class SharedSubscriber:
         first = True
         while not self._stopping:
             try:
-                reader = await self._connect()
+                conn = await self._connect()
                 self._acks_pending.clear()
                 for name in list(self._channels):
                     self._send_subscribe(name)
@@ -191,48 +201,34 @@ class SharedSubscriber:
                     log.warning("shared subscriber reconnected; %d channels resubscribed", len(self._channels))
                 first = False
                 attempt = 0
-                await self._read_loop(reader, resync=self.reconnects > 0)
+                await self._read_loop(conn, resync=self.reconnects > 0)
             except asyncio.CancelledError:
                 raise
-            except (OSError, EOFError, asyncio.IncompleteReadError, RespError, TimeoutError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 if self._stopping:
                     break
                 self._connected.clear()
-                self._close_writer()
+                await self._disconnect()
                 delay = min(self.backoff_max_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
                 attempt += 1
-                log.warning("shared subscriber lost Redis (%s); retrying in %.2fs", exc, delay)
+                log.warning("shared subscriber lost Redis at %s (%s: %s); retrying in %.2fs",
+                            masked_url(self.url), type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _connect(self) -> asyncio.StreamReader:
-        url = urlparse(self.url)
-        if url.scheme not in ("redis", "rediss"):
-            raise ValueError(f"unsupported Redis URL scheme {url.scheme!r} (use redis:// or rediss://)")
-        context = ssl.create_default_context() if url.scheme == "rediss" else None
-        async with asyncio.timeout(5):
-            reader, writer = await asyncio.open_connection(
-                url.hostname or "127.0.0.1", url.port or 6379, ssl=context, limit=1 << 20
-            )
-        self._writer = writer
-        if url.password:
-            auth = [b"AUTH"]
-            if url.username:
-                auth.append(unquote(url.username).encode())
-            auth.append(unquote(url.password).encode())
-            writer.write(encode_command(*auth))
-            async with asyncio.timeout(5):
-                await read_resp(reader)
-        writer.write(encode_command(b"CLIENT", b"SETNAME", b"sse-shared-subscriber"))
-        async with asyncio.timeout(5):
-            await read_resp(reader)
-        return reader
+    async def _connect(self) -> AbstractConnection:
+        """A fresh connection: TCP or TLS, AUTH, SELECT and CLIENT SETNAME as the URL says."""
+        conn = cast(AbstractConnection, self._factory.make_connection())  # type: ignore[no-untyped-call]
+        self._conn = conn
+        await conn.connect()  # type: ignore[no-untyped-call]
+        return conn
 
-    def _close_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await conn.disconnect(nowait=True)
 
-    async def _read_loop(self, reader: asyncio.StreamReader, *, resync: bool) -> None:
+    async def _read_loop(self, conn: AbstractConnection, *, resync: bool) -> None:
         pending_ping = False
         resynced = not resync
         while True:
@@ -244,12 +240,12 @@ class SharedSubscriber:
                 for state in self._channels.values():
                     for mailbox in state.mailboxes:
                         mailbox.request_resync()
-            try:
-                async with asyncio.timeout(self.health_interval_s):
-                    reply = await read_resp(reader)
-            except TimeoutError:
+            # ``timeout`` given: None when nothing arrived in time (the connection stays usable);
+            # ``push_request``: pub/sub messages are RESP3 push frames, hand them to us instead of a handler
+            reply = await conn.read_response(timeout=self.health_interval_s, push_request=True)
+            if reply is None:
                 if pending_ping:
-                    raise TimeoutError("no answer to PING from Redis") from None
+                    raise TimeoutError("no answer to PING from Redis")
                 pending_ping = self._send(b"PING")
                 continue
             pending_ping = False

@@ -7,59 +7,28 @@ duplicate event.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
-from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
-from sse_contract.status import StatusUpdate
+from reference_app.bus import keys
+from reference_app.bus.pools import sync_client
+from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
+from sse_contract.status import StatusChange, StatusUpdate
 
 
 class StatusPublisher:
     def __init__(
         self, url: str, *, maxlen: int = 1000, ttl_s: int = 24 * 3600, retries: int = 12, max_connections: int = 16
     ) -> None:
-        # A blocking pool: callers beyond ``max_connections`` wait for a connection instead of failing
-        # (redis-py's default pool raises MaxConnectionsError past 100 concurrent callers).
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=30,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            client_name="sse-publisher",
-        )
-        self.redis = redis.Redis(connection_pool=pool)
+        self.redis = sync_client(url, max_connections, retries)
         self._script = self.redis.register_script(PUBLISH_LUA)
         self.maxlen = maxlen
         self.ttl_s = ttl_s
 
-    def publish(
-        self,
-        session_id: str,
-        status: str,
-        progress: float,
-        message: str = "",
-        extra: dict[str, Any] | None = None,
-        publish_id: str | None = None,
-    ) -> StatusUpdate:
-        script_keys, argv = publish_args(
-            session_id, status, progress, message, extra, publish_id or uuid.uuid4().hex,
-            maxlen=self.maxlen, ttl_s=self.ttl_s,
-        )
-        _seq, payload = parse_reply(self._script(keys=script_keys, args=argv))
-        return StatusUpdate.from_json(payload)
+    def publish(self, session_id: str, change: StatusChange, publish_id: str | None = None) -> StatusUpdate:
+        call = prepare_publish(session_id, change, publish_id, maxlen=self.maxlen, ttl_s=self.ttl_s)
+        return call.result(self._script(keys=call.keys, args=call.args))
 
     def latest(self, session_id: str) -> StatusUpdate | None:
-        from reference_app.bus import keys
-
         raw: Any = self.redis.xrevrange(keys.log_key(session_id), count=1)
         if not raw:
             return None

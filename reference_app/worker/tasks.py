@@ -1,4 +1,4 @@
-"""The ``transcribe_audio`` task: runs a simulator profile and publishes every step.
+"""The ``transcribe_audio`` task: plays a simulator profile's steps and publishes each one.
 
 ``acks_late`` + ``reject_on_worker_lost``: a worker killed mid-task leaves the message unacked, so the
 broker redelivers it. The rerun uses the same task id, so its publish ids are the same and every step that
@@ -13,10 +13,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from reference_app.job_runs import run_job_sync
 from reference_app.settings import get_settings
 from reference_app.worker.publisher import StatusPublisher
-from simulators.runner import run_sync
 from sse_contract.jobs import JobParams
+from sse_contract.status import StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,11 @@ def transcribe_audio(self: Task, session_id: str, params: dict[str, Any]) -> dic
         log.info("session %s already finished (%s); nothing to do", session_id, latest.status)
         return {"session_id": session_id, "status": latest.status.value}
     try:
-        final = run_sync(session_id, JobParams.model_validate(params), pub.publish, run_id)
+        final = run_job_sync(pub.publish, session_id, JobParams.model_validate(params), run_id)
     except Exception:
         log.exception("transcription of session %s failed", session_id)
-        pub.publish(session_id, "failed", latest.progress if latest else 0,
-                    "Transcription failed: internal error (see worker log)", None, f"{run_id}:error")
+        failed = StatusChange("failed", latest.progress if latest else 0,
+                              "Transcription failed: internal error (see worker log)")
+        pub.publish(session_id, failed, f"{run_id}:error")
         raise
     return {"session_id": session_id, "status": final.status}

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from reference_app.app import create_app
 from reference_app.auth import issue_token
 from reference_app.bus.memory import MemoryBus
-from reference_app.jobs import InlineJobQueue
+from reference_app.job_queue import InlineJobQueue
 from reference_app.settings import Settings
 from sse_contract.wire import Event, SSEDecoder
 

@@ -17,6 +17,7 @@ from reference_app.app import create_app
 from reference_app.auth import issue_token
 from reference_app.bus.memory import MemoryBus
 from reference_app.settings import DEFAULT_SECRET, Settings
+from sse_contract.status import StatusChange
 from sse_contract.wire import Event, SSEDecoder
 from tests.asgi.harness import make_app
 
@@ -33,8 +34,8 @@ class Ctx:
     async def finished_session(self, user: str = "alice", updates: int = 3) -> str:
         record = await self.bus.create_session(user, "t")
         for p in range(1, updates + 1):
-            await self.bus.publish(record.id, "processing", p * 10)
-        await self.bus.publish(record.id, "completed", 100)
+            await self.bus.publish(record.id, StatusChange("processing", p * 10))
+        await self.bus.publish(record.id, StatusChange("completed", 100))
         return record.id
 
 
@@ -134,7 +135,7 @@ async def test_session_job_and_polling_with_etag(ctx: Ctx) -> None:
     weak = await ctx.client.get(f"/api/v1/sessions/{sid}/status",
                                 headers={**ctx.auth(), "If-None-Match": f'"9", W/{etag}'})
     assert weak.status_code == 304
-    await ctx.bus.publish(sid, "processing", 30)
+    await ctx.bus.publish(sid, StatusChange("processing", 30))
     changed = await ctx.client.get(f"/api/v1/sessions/{sid}/status", headers={**ctx.auth(), "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] == '"2"' and changed.json()["progress"] == 30
 
@@ -213,8 +214,8 @@ async def test_id_older_than_the_retained_log_gets_reset_then_snapshot() -> None
     app, bus, settings = make_app(MemoryBus(maxlen=5))
     record = await bus.create_session("alice", "t")
     for p in range(20):
-        await bus.publish(record.id, "processing", p)
-    await bus.publish(record.id, "completed", 100)  # seq 22; log keeps 18..22
+        await bus.publish(record.id, StatusChange("processing", p))
+    await bus.publish(record.id, StatusChange("completed", 100))  # seq 22; log keeps 18..22
     auth = {"Authorization": f"Bearer {issue_token('alice', settings.auth_secret, 600)}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
         old = events_of(await client.get(f"/api/v1/sessions/{record.id}/status/stream",
@@ -257,7 +258,7 @@ async def test_health_and_metrics(ctx: Ctx) -> None:
 async def test_polling_marks_a_silent_processing_job_stalled() -> None:
     app, bus, settings = make_app(status_stall_after_s=0.1)
     record = await bus.create_session("alice", "t")
-    await bus.publish(record.id, "processing", 10)
+    await bus.publish(record.id, StatusChange("processing", 10))
     auth = {"Authorization": f"Bearer {issue_token('alice', settings.auth_secret, 600)}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
         fresh = await client.get(f"/api/v1/sessions/{record.id}/status", headers=auth)

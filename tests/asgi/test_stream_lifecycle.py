@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from reference_app.bus.memory import MemoryBus
+from sse_contract.status import StatusChange
 from sse_contract.wire import Comment
 from tests.asgi.harness import StreamCall, auth_header, make_app
 
@@ -31,8 +32,8 @@ async def test_retry_then_snapshot_then_live_events_then_close_on_terminal() -> 
     assert await call.status() == 200
     first = await call.next_body()
     assert first["body"].startswith(b"retry: 1234\n\nid: 1\nevent: status\ndata: {")
-    await bus.publish(sid, "processing", 50, "half")
-    await bus.publish(sid, "completed", 100, "done")
+    await bus.publish(sid, StatusChange("processing", 50, "half"))
+    await bus.publish(sid, StatusChange("completed", 100, "done"))
     events = await call.events_until(lambda e: False)
     assert [(e.id, json.loads(e.data)["status"]) for e in events] == [
         ("1", "pending"), ("2", "processing"), ("3", "completed")]
@@ -71,7 +72,7 @@ async def test_slow_client_is_disconnected_after_send_timeout_and_progress_coale
     call.send_gate = asyncio.Event()  # the client stops reading
     started = time.monotonic()
     for p in range(1, 40):
-        await bus.publish(sid, "processing", p)
+        await bus.publish(sid, StatusChange("processing", p))
         await asyncio.sleep(0)
     await call.finished(timeout=2)
     assert 0.2 <= time.monotonic() - started < 1.5
@@ -87,11 +88,11 @@ async def test_slow_reader_gets_coalesced_progress_but_always_the_terminal() -> 
     await call.next_body()
     gate = asyncio.Event()
     call.send_gate = gate
-    await bus.publish(sid, "processing", 1)  # the stream's writer blocks on this one
+    await bus.publish(sid, StatusChange("processing", 1))  # the stream's writer blocks on this one
     await asyncio.sleep(0.05)
     for p in range(2, 60):
-        await bus.publish(sid, "processing", p)
-    await bus.publish(sid, "completed", 100)
+        await bus.publish(sid, StatusChange("processing", p))
+    await bus.publish(sid, StatusChange("completed", 100))
     gate.set()
     events = await call.events_until(lambda e: False)
     seqs = [int(e.id) for e in events]
@@ -122,11 +123,11 @@ async def test_after_subscriber_reconnect_missed_events_are_read_from_the_log() 
     await call.status()
     await call.next_body()
     bus.down = True
-    await bus.publish(sid, "processing", 10)
-    await bus.publish(sid, "processing", 20)
+    await bus.publish(sid, StatusChange("processing", 10))
+    await bus.publish(sid, StatusChange("processing", 20))
     bus.down = False
     bus.simulate_reconnect()
-    await bus.publish(sid, "completed", 100)
+    await bus.publish(sid, StatusChange("completed", 100))
     events = await call.events_until(lambda e: False)
     assert [e.id for e in events] == ["1", "2", "3", "4"]
     assert call.app.state.metrics.events_replayed._value.get() >= 2
@@ -152,7 +153,7 @@ async def test_connection_deadline_is_jittered_80_to_100_percent() -> None:
 async def test_id_from_the_future_of_a_running_job_gets_reset_and_snapshot() -> None:
     # e.g. Redis lost its data (no AOF) and seqs started again: the client's id is past the end
     call, bus, sid = await open_stream(headers=[(b"last-event-id", b"50")])
-    await bus.publish(sid, "processing", 5)
+    await bus.publish(sid, StatusChange("processing", 5))
     assert await call.status() == 200
     events = await call.events_until(lambda e: len(e) >= 2)
     assert [e.event for e in events[:2]] == ["reset", "status"]
@@ -163,13 +164,13 @@ async def test_id_from_the_future_of_a_running_job_gets_reset_and_snapshot() -> 
 
 async def test_a_silent_processing_job_is_reported_stalled_once() -> None:
     call, bus, sid = await open_stream(sse_heartbeat_s=0.05, status_stall_after_s=0.2)
-    await bus.publish(sid, "processing", 10, "working")
+    await bus.publish(sid, StatusChange("processing", 10, "working"))
     await call.status()
     events = await call.events_until(lambda e: any(x.event == "stalled" for x in e), timeout=3)
     stalled = [e for e in events if e.event == "stalled"]
     assert len(stalled) == 1 and stalled[0].id == "2"  # no id of its own: the last status id carries over
     assert json.loads(stalled[0].data)["seq"] == 2 and json.loads(stalled[0].data)["silent_s"] >= 0.2
-    await bus.publish(sid, "completed", 100, "done")  # the job comes back: normal events resume
+    await bus.publish(sid, StatusChange("completed", 100, "done"))  # the job comes back: normal events resume
     events = await call.events_until(lambda e: False)
     assert [e.event for e in events][-1] == "status" and json.loads(events[-1].data)["status"] == "completed"
     assert sum(e.event == "stalled" for e in events) == 1

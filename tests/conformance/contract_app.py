@@ -119,7 +119,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         async def job() -> None:
             for step in build_steps(params):
                 await asyncio.sleep(step.delay_s)
-                session.publish(step.status, step.progress, step.message)
+                session.publish(step.change.status, step.change.progress, step.change.message)
 
         task = asyncio.ensure_future(job())
         jobs.add(task)

@@ -1,10 +1,11 @@
-"""Many SSE clients in one test process: raw asyncio sockets, httptools for HTTP framing, the project's
-``SSEDecoder`` for the events.
+"""Many SSE clients in one test process, on the project's one async reader (``sse_client``).
 
-A thousand ``httpx`` clients would cost a thread or a connection pool each; here one stream is one socket,
-one parser and a few lists, so 1,000 (or 10,000 under ``-m heavy``) fit in the test process next to the
-server. ``Follower`` behaves like a browser's EventSource: on a cut it reconnects after the server's
-``retry:`` delay with ``Last-Event-ID`` and keeps going until the terminal status (or a 204).
+``Follower`` behaves like a browser's EventSource: on a cut it reconnects after the server's ``retry:``
+delay with ``Last-Event-ID`` and keeps going until the terminal status (or a 204). The followers of one
+``open_many`` share one ``httpx.AsyncClient`` without keep-alive (every connect is a new TCP connection, as a
+browser's reconnect after a cut is), so a thousand streams cost a thousand sockets, not a thousand pools.
+``request_bytes`` and ``abort_with_reset`` are for the raw-socket clients that must misbehave below HTTP
+(one that never reads, a burst of half-open connects).
 """
 
 from __future__ import annotations
@@ -22,14 +23,21 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import httptools
+import httpx
 
-from sse_contract.wire import Event, SSEDecoder
+from sse_client import Arrival, SSEStream, open_stream
+from sse_contract.wire import Event
 
 TERMINAL = ("completed", "failed")
 T = TypeVar("T")
+#: every connect is its own TCP connection; no read timeout (a stream may be silent between heartbeats)
+CLIENT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+CONNECT_TIMEOUT = httpx.Timeout(10.0, read=None)
+
+
+def stream_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(limits=CLIENT_LIMITS, timeout=CONNECT_TIMEOUT, verify=False)
 
 
 @dataclass
@@ -41,36 +49,6 @@ class Received:
     arrived: float  # time.monotonic()
     latency_s: float  # arrival (wall clock) minus the status' own timestamp
     connection: int  # which connection of this client delivered it (0 = the first)
-
-
-class _Response:
-    """httptools callbacks for one HTTP response; body bytes go straight into the SSE decoder."""
-
-    def __init__(self, on_items: Callable[[list[Any]], None]) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.decoder = SSEDecoder()
-        self.on_items = on_items
-        self.status: int | None = None
-        self.headers: dict[str, str] = {}
-        self.headers_done = asyncio.Event()
-        self.complete = False
-        self.body = b""
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        self.headers_done.set()
-
-    def on_body(self, body: bytes) -> None:
-        if self.status == 200:
-            self.on_items(self.decoder.feed(body))
-        else:
-            self.body += body
-
-    def on_message_complete(self) -> None:
-        self.complete = True
 
 
 def request_bytes(host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
@@ -107,11 +85,13 @@ class Follower:
     last_id: str | None = None
     retry_s: float = 0.1
     opened: asyncio.Event = field(default_factory=asyncio.Event)  # set on the first event of any connection
-    writer: asyncio.StreamWriter | None = None
     connected_at: list[float] = field(default_factory=list)
     connect_gate: asyncio.Semaphore | None = None  # bounds concurrent connects across many followers
     changed: asyncio.Event | None = None  # set on every event received (shared by a group: see ``until``)
     ended_at: float = 0.0  # monotonic time the last connection ended
+    _stream: SSEStream | None = field(default=None, repr=False)
+    _current: asyncio.Future[None] | None = field(default=None, repr=False)
+    _reset_requested: bool = field(default=False, repr=False)
 
     @property
     def ids(self) -> list[int]:
@@ -121,91 +101,98 @@ class Follower:
     def final_status(self) -> str | None:
         return self.received[-1].status if self.received else None
 
-    def _items(self, items: list[Any]) -> None:
-        now_mono, now_wall = time.monotonic(), time.time()
-        for item in items:
-            if not isinstance(item, Event):
-                continue
-            self.opened.set()
-            if self.changed is not None:
-                self.changed.set()
-            if item.event != "status":
-                self.others.append((len(self.received), now_mono, item))
-                continue
-            data = json.loads(item.data)
-            published = datetime.fromisoformat(data["timestamp"]).timestamp()
-            self.received.append(Received(int(item.id), data["status"], now_mono, now_wall - published,
-                                          self.connections - 1))
-            self.last_id = item.id
-            if data["status"] in TERMINAL:
-                self.done = True
+    def _arrived(self, arrival: Arrival) -> None:
+        item = arrival.item
+        if not isinstance(item, Event):
+            return
+        self.opened.set()
+        if self.changed is not None:
+            self.changed.set()
+        if item.event != "status":
+            self.others.append((len(self.received), arrival.at, item))
+            return
+        data = json.loads(item.data)
+        published = datetime.fromisoformat(data["timestamp"]).timestamp()
+        self.received.append(Received(int(item.id), data["status"], arrival.at, time.time() - published,
+                                      self.connections - 1))
+        self.last_id = item.id
+        if data["status"] in TERMINAL:
+            self.done = True
 
-    async def _connection(self, timeout: float, rcvbuf: int | None) -> None:
-        url = urlsplit(self.base_url)
-        host, port = url.hostname or "127.0.0.1", url.port or 80
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if self.last_id is not None:
-            headers["Last-Event-ID"] = self.last_id
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.setblocking(False)
-        try:
-            async with contextlib.AsyncExitStack() as stack, asyncio.timeout(timeout):
-                if self.connect_gate is not None:
-                    await stack.enter_async_context(self.connect_gate)
-                await asyncio.get_running_loop().sock_connect(sock, (host, port))
-                reader, writer = await asyncio.open_connection(sock=sock)
-        except BaseException:
-            sock.close()
-            raise
-        self.writer = writer
-        self.connections += 1
-        self.connected_at.append(time.monotonic())
-        response = _Response(self._items)
-        try:
-            writer.write(request_bytes(host, port, f"/api/v1/sessions/{self.session_id}/status/stream", headers))
-            while not response.complete:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                response.parser.feed_data(chunk)
-            if response.status is not None:
-                self.codes[response.status] += 1
-            if response.status == 204:
-                self.done = True
-            elif response.status == 200 and response.complete:
-                self.ended_cleanly += 1
-            elif response.status != 200 and response.status is not None:
-                self.errors[f"http {response.status}"] += 1
-                retry_after = response.headers.get("retry-after", "")
-                if retry_after.isdigit():  # 429 / 503: wait as told, like a well-behaved client
-                    self.retry_s = float(retry_after)
-            if response.decoder.retry_ms is not None:
-                self.retry_s = response.decoder.retry_ms / 1000
-        finally:
-            self.ended_at = time.monotonic()
-            self.writer = None
-            writer.close()
-
-    async def run(self, deadline: float, *, rcvbuf: int | None = None) -> Follower:
-        """Follow until done, ``deadline`` (monotonic), or — with ``reconnect=False`` — the first end."""
-        while not self.done and time.monotonic() < deadline:
+    async def _connection(self, client: httpx.AsyncClient, timeout: float) -> None:
+        url = f"{self.base_url}/api/v1/sessions/{self.session_id}/status/stream"
+        async with contextlib.AsyncExitStack() as stack:
+            async with asyncio.timeout(timeout):  # bounds the connect, up to the response headers
+                gate = self.connect_gate  # held for the connect only, not for the stream
+                if gate is not None:
+                    await gate.acquire()
+                try:
+                    stream = await stack.enter_async_context(open_stream(
+                        client, url, headers={"Authorization": f"Bearer {self.token}"},
+                        last_event_id=self.last_id))
+                finally:
+                    if gate is not None:
+                        gate.release()
+            self.connections += 1
+            self.connected_at.append(time.monotonic())
+            self.codes[stream.status_code] += 1
+            self._stream = stream
             try:
-                await self._connection(max(0.1, deadline - time.monotonic()), rcvbuf)
-            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
-                self.errors[type(exc).__name__] += 1
-            if not self.reconnect:
-                break
-            if not self.done:
-                # the browser's reconnection delay, jittered as the retry: field intends
-                await asyncio.sleep(self.retry_s * random.uniform(0.5, 1.5))
+                if stream.status_code == 200:
+                    async for arrival in stream.arrivals():
+                        self._arrived(arrival)
+                    self.ended_cleanly += 1
+                else:
+                    await stream.body()
+                    if stream.status_code == 204:
+                        self.done = True
+                    else:
+                        self.errors[f"http {stream.status_code}"] += 1
+                        retry_after = stream.headers.get("retry-after", "")
+                        if retry_after.isdigit():  # 429 / 503: wait as told, like a well-behaved client
+                            self.retry_s = float(retry_after)
+            finally:
+                if stream.retry_ms is not None:
+                    self.retry_s = stream.retry_ms / 1000
+                self.ended_at = time.monotonic()
+                self._stream = None
+
+    async def run(self, deadline: float, *, client: httpx.AsyncClient | None = None) -> Follower:
+        """Follow until done, ``deadline`` (monotonic), or — with ``reconnect=False`` — the first end."""
+        async with contextlib.AsyncExitStack() as stack:
+            if client is None:
+                client = await stack.enter_async_context(stream_client())
+            while not self.done and time.monotonic() < deadline:
+                self._current = asyncio.ensure_future(
+                    self._connection(client, max(0.1, deadline - time.monotonic())))
+                try:
+                    await self._current
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if not self._reset_requested or (task is not None and task.cancelling()):
+                        raise
+                    self.errors["reset"] += 1
+                except (OSError, TimeoutError, httpx.HTTPError) as exc:
+                    self.errors[type(exc).__name__] += 1
+                finally:
+                    self._reset_requested = False
+                    self._current = None
+                if not self.reconnect:
+                    break
+                if not self.done:
+                    # the browser's reconnection delay, jittered as the retry: field intends
+                    await asyncio.sleep(self.retry_s * random.uniform(0.5, 1.5))
         return self
 
     def reset(self) -> None:
-        """Drop this client's connection with a TCP reset."""
-        if self.writer is not None:
-            abort_with_reset(self.writer)
+        """Drop this client's connection with a TCP reset (SO_LINGER 0, then close)."""
+        stream, current = self._stream, self._current
+        if stream is None or current is None:
+            return
+        if not stream.reset_on_close():
+            raise RuntimeError("the HTTP transport exposes no socket: cannot send a TCP reset")
+        self._reset_requested = True
+        current.cancel()
 
 
 async def until(predicate: Callable[[], bool], changed: asyncio.Event) -> None:
@@ -219,6 +206,16 @@ def contiguous(ids: list[int]) -> bool:
     return ids == list(range(ids[0], ids[0] + len(ids))) if ids else False
 
 
+_closers: set[asyncio.Future[None]] = set()
+
+
+async def _close_after(client: httpx.AsyncClient, tasks: list[asyncio.Task[Follower]]) -> None:
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await client.aclose()
+
+
 async def open_many(base_url: str, targets: list[tuple[str, str]], per_target: int, *, reconnect: bool,
                     deadline: float, changed: asyncio.Event | None = None,
                     connect_limit: int = 200) -> tuple[list[Follower], list[asyncio.Task[Follower]]]:
@@ -226,7 +223,11 @@ async def open_many(base_url: str, targets: list[tuple[str, str]], per_target: i
     gate = asyncio.Semaphore(connect_limit)
     followers = [Follower(base_url, sid, token, reconnect=reconnect, connect_gate=gate, changed=changed)
                  for sid, token in targets for _ in range(per_target)]
-    tasks = [asyncio.create_task(f.run(deadline)) for f in followers]
+    client = stream_client()
+    tasks = [asyncio.create_task(f.run(deadline, client=client)) for f in followers]
+    closer = asyncio.ensure_future(_close_after(client, tasks))
+    _closers.add(closer)
+    closer.add_done_callback(_closers.discard)
     waiting = asyncio.gather(*(f.opened.wait() for f in followers))
     try:
         async with asyncio.timeout(max(1.0, deadline - time.monotonic())):

@@ -28,6 +28,7 @@ from conftest import bearer
 from loadtests.percentiles import percentile
 from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
 from reference_app.worker.publisher import StatusPublisher
+from sse_contract.status import StatusChange
 from tests.faults.observe import established_from, metrics, rss_mb, subscribers
 from tests.faults.streams import Follower, contiguous, request_bytes
 
@@ -79,9 +80,9 @@ def publish_flood(redis_url: str, sid: str) -> None:
     publisher = StatusPublisher(redis_url)
     try:
         for i in range(FLOOD):
-            publisher.publish(sid, "processing", round(100 * i / FLOOD, 2), f"burst {i}", {"blob": "x" * 16_000},
-                              f"flood:{i}")
-        publisher.publish(sid, "completed", 100, "done", None, "flood:end")
+            burst = StatusChange("processing", round(100 * i / FLOOD, 2), f"burst {i}", {"blob": "x" * 16_000})
+            publisher.publish(sid, burst, f"flood:{i}")
+        publisher.publish(sid, StatusChange("completed", 100, "done"), "flood:end")
     finally:
         publisher.close()
 

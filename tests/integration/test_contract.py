@@ -17,6 +17,7 @@ import redis
 from conftest import bearer
 from reference_app.bus import keys
 from reference_app.testing import ApiProcess, StreamResult, collect_stream, login, new_session, wait_until
+from sse_contract.status import StatusChange
 
 pytestmark = pytest.mark.integration
 
@@ -230,14 +231,14 @@ def test_redis_restart_mid_stream_loses_nothing(fresh_redis: object, start_api: 
     reader.start()
     wait_until(lambda: httpx.get(f"{server.url}/api/v1/streams/me", headers=bearer(token)).json()["open"] == 1,
                10, message="stream open")
-    publisher.publish(sid, "processing", 10, "before the crash")
+    publisher.publish(sid, StatusChange("processing", 10, "before the crash"))
     fresh_redis.kill()
     wait_until(lambda: httpx.get(f"{server.url}/healthz", timeout=5).status_code == 503, 10,
                message="/healthz degraded")
     fresh_redis.restart()
     for p in (20, 30, 40):  # published right after the restart, possibly before the subscriber is back
-        publisher.publish(sid, "processing", p, "after the crash")
-    publisher.publish(sid, "completed", 100, "done")
+        publisher.publish(sid, StatusChange("processing", p, "after the crash"))
+    publisher.publish(sid, StatusChange("completed", 100, "done"))
     reader.join(35)
     result = box[0]
     assert result.ids == [1, 2, 3, 4, 5, 6], "every event exactly once, in order, across the Redis restart"

@@ -27,7 +27,7 @@ import pytest
 import redis
 
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage
+from reference_app.bus.message import BusMessage
 from reference_app.embedded_redis import free_port
 from reference_app.processes import spawn, stop
 from reference_app.testing import ApiProcess, WorkerProcess, login, wait_until

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reference_app.bus.base import BusMessage
-from reference_app.bus.publish_script import publish_args
+from reference_app.bus.message import BusMessage
+from reference_app.bus.publish_script import prepare_publish
+from sse_contract.status import StatusChange
 from sse_contract.wire import Comment, Event, Retry, SSEDecoder, encode_comment, encode_event, encode_retry
 
 pytestmark = pytest.mark.unit
@@ -111,8 +112,9 @@ def test_the_decoder_takes_any_bytes_without_raising(blob: bytes, cuts: list[int
 def test_a_status_with_hostile_text_is_one_status_event_on_the_wire(message: str, extra_value: str) -> None:
     """The app's frames: whatever a worker puts in ``message`` or an extra field reaches the browser as
     the same text inside one ``event: status`` with the right id (JSON escapes every control character)."""
-    _keys, argv = publish_args("s-1", "processing", 50, message, {"note": extra_value}, "p", maxlen=10, ttl_s=60)
-    payload = '{"seq":7,' + str(argv[0])[1:]  # what the publish script stores and publishes
+    call = prepare_publish("s-1", StatusChange("processing", 50, message, {"note": extra_value}), "p",
+                           maxlen=10, ttl_s=60)
+    payload = f"{call.args[0]}7{call.args[1]}"  # what the publish script stores and publishes
     items = decode(BusMessage.from_payload(payload).frame)
     assert len(items) == 1 and isinstance(items[0], Event)
     event = items[0]

@@ -1,20 +1,20 @@
-"""Bus logic without a server: the publish script on fakeredis (Lua via lupa), the RESP reader, MemoryBus.
+"""Bus logic without a server: the publish script on fakeredis (Lua via lupa), URL masking, MemoryBus.
 
 fakeredis is only for these unit tests; everything with sockets runs against a real Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import fakeredis
 import pytest
 
 from reference_app.bus import keys
-from reference_app.bus.base import BusMessage
 from reference_app.bus.memory import MemoryBus
-from reference_app.bus.publish_script import PUBLISH_LUA, parse_reply, publish_args
-from reference_app.bus.subscriber import RespError, encode_command, read_resp
+from reference_app.bus.message import BusMessage
+from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
+from reference_app.bus.subscriber import masked_url
+from sse_contract.status import StatusChange, StatusUpdate
 
 pytestmark = pytest.mark.unit
 
@@ -26,10 +26,12 @@ def fake() -> fakeredis.FakeRedis:
 
 def publish(fake: fakeredis.FakeRedis, sid: str, progress: float, publish_id: str | None = None,
             status: str = "processing", maxlen: int = 1000) -> tuple[int, str]:
+    """The seq and the JSON text the publisher returns (what Redis stored is checked by the callers)."""
     script = fake.register_script(PUBLISH_LUA)
-    script_keys, argv = publish_args(sid, status, progress, "m", {"lang": "en"}, publish_id,
-                                     maxlen=maxlen, ttl_s=60)
-    return parse_reply(script(keys=script_keys, args=argv))
+    change = StatusChange(status, progress, "m", {"lang": "en"})
+    call = prepare_publish(sid, change, publish_id, maxlen=maxlen, ttl_s=60)
+    update = call.result(script(keys=call.keys, args=call.args))
+    return update.seq, update.to_json()
 
 
 def test_seq_is_assigned_per_session_strictly_increasing(fake: fakeredis.FakeRedis) -> None:
@@ -39,19 +41,33 @@ def test_seq_is_assigned_per_session_strictly_increasing(fake: fakeredis.FakeRed
     assert seqs_b == [1, 2]
 
 
-def test_payload_carries_seq_first_and_is_stored_under_entry_id_seq_0(fake: fakeredis.FakeRedis) -> None:
+def test_stored_and_published_text_is_the_models_json_with_the_assigned_seq(fake: fakeredis.FakeRedis) -> None:
+    pubsub = fake.pubsub()
+    pubsub.subscribe(keys.channel("a"))
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"  # type: ignore[index]
+    publish(fake, "a", 5)
     seq, payload = publish(fake, "a", 10)
     data = json.loads(payload)
-    assert next(iter(data)) == "seq" and data["seq"] == seq and data["lang"] == "en"
+    assert list(data)[:2] == ["session_id", "seq"] and data["seq"] == seq == 2 and data["lang"] == "en"
     entries = fake.xrange(keys.log_key("a"))
-    assert entries[0][0] == b"1-0"
-    assert entries[0][1][b"d"].decode() == payload
+    assert entries[1][0] == b"2-0"
+    assert entries[1][1][b"d"].decode() == payload  # the publisher's result is what Redis holds, unparsed
+    published = [pubsub.get_message(timeout=1) for _ in range(2)]
+    assert published[1]["data"].decode() == payload  # type: ignore[index]
+    assert StatusUpdate.from_json(payload).to_json() == payload
+
+
+def test_json_halves_around_seq_rebuild_the_models_json_for_any_session_id() -> None:
+    for sid in ("a", 'x","seq":0,"', "ü,\\"):
+        update = StatusChange("processing", 1.5, "m").to_update(sid, seq=0)
+        head, tail = update.json_around_seq()
+        assert head + "41" + tail == update.model_copy(update={"seq": 41}).to_json()
 
 
 def test_retried_publish_with_same_id_is_not_applied_twice(fake: fakeredis.FakeRedis) -> None:
     first = publish(fake, "a", 10, publish_id="task:1")
     again = publish(fake, "a", 10, publish_id="task:1")
-    assert again == first
+    assert again == first  # the first attempt's status, read back from the log (same timestamp, same seq)
     assert fake.xlen(keys.log_key("a")) == 1
     assert publish(fake, "a", 20, publish_id="task:2")[0] == 2
 
@@ -65,7 +81,9 @@ def test_publish_sets_ttl_on_all_session_keys(fake: fakeredis.FakeRedis) -> None
 
 def test_publish_rejects_bad_status_before_reaching_redis() -> None:
     with pytest.raises(ValueError):
-        publish_args("a", "bogus", 1, "", None, None, maxlen=10, ttl_s=60)
+        prepare_publish("a", StatusChange("bogus", 1), None, maxlen=10, ttl_s=60)
+    with pytest.raises(ValueError, match="core fields"):
+        prepare_publish("a", StatusChange("processing", 1, "", {"seq": 9}), None, maxlen=10, ttl_s=60)
 
 
 def test_all_keys_of_a_session_share_one_cluster_slot() -> None:
@@ -73,36 +91,23 @@ def test_all_keys_of_a_session_share_one_cluster_slot() -> None:
     assert {n[n.index("{") : n.index("}") + 1] for n in names} == {"{s1}"}
 
 
-async def read(data: bytes) -> object:
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    return await read_resp(reader)
-
-
-async def test_resp_reader_parses_pubsub_frames() -> None:
-    assert await read(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhe\r\nl\r\n") == [b"message", b"ch", b"he\r\nl"]
-    assert await read(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n") == [b"subscribe", b"ch", 1]
-    assert await read(b"+PONG\r\n") == "PONG"
-    assert await read(b"$-1\r\n") is None
-    with pytest.raises(RespError, match="NOAUTH"):
-        await read(b"-NOAUTH Authentication required.\r\n")
-
-
-def test_command_encoding() -> None:
-    assert encode_command(b"SUBSCRIBE", "ch") == b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n"
+def test_masked_url_hides_only_the_password() -> None:
+    assert masked_url("rediss://app:s3cr%40t@cache.example:6380/2?ssl_cert_reqs=none") == (
+        "rediss://app:***@cache.example:6380/2?ssl_cert_reqs=none")
+    assert masked_url("redis://:pw@127.0.0.1/0") == "redis://:***@127.0.0.1/0"
+    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 async def test_memory_bus_fans_out_and_replays() -> None:
     bus = MemoryBus(maxlen=5)
     record = await bus.create_session("alice", "t")
     async with bus.listen(record.id, capacity=16) as one, bus.listen(record.id, capacity=16) as two:
-        await bus.publish(record.id, "processing", 50, "half")
+        await bus.publish(record.id, StatusChange("processing", 50, "half"))
         got_one, got_two = await one.get(), await two.get()
         assert isinstance(got_one, BusMessage) and got_one is got_two and got_one.seq == 2
     assert bus.subscriber_stats()["channels"] == 0
     for p in range(10):
-        await bus.publish(record.id, "processing", p)
+        await bus.publish(record.id, StatusChange("processing", p))
     retained = await bus.read_after(record.id, 0)
     assert [m.seq for m in retained] == [8, 9, 10, 11, 12]
     assert (await bus.snapshot(record.id)).seq == 12  # type: ignore[union-attr]

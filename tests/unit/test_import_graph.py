@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Each package and the project packages it may import (besides itself). Nothing may import sse_harness.
 ALLOWED: dict[str, frozenset[str]] = {
     "sse_contract": frozenset(),
-    "simulators": frozenset({"sse_contract"}),
-    "reference_app": frozenset({"sse_contract", "simulators"}),
-    "conformance": frozenset({"sse_contract", "simulators", "reference_app"}),
-    "loadtests": frozenset({"sse_contract", "simulators", "reference_app"}),
-    "sse_harness": frozenset({"sse_contract", "simulators", "reference_app", "conformance", "loadtests"}),
+    "sse_client": frozenset({"sse_contract"}),
+    "simulators": frozenset({"sse_contract", "sse_client"}),
+    "reference_app": frozenset({"sse_contract", "sse_client", "simulators"}),
+    "conformance": frozenset({"sse_contract", "sse_client", "simulators", "reference_app"}),
+    "loadtests": frozenset({"sse_contract", "sse_client", "simulators", "reference_app"}),
+    "sse_harness": frozenset({"sse_contract", "sse_client", "simulators", "reference_app", "conformance",
+                              "loadtests"}),
 }
 
 
@@ -98,3 +100,17 @@ def test_every_project_package_is_layered() -> None:
     """A new top-level package must take its place in ALLOWED, or its imports go unchecked."""
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert packages - set(ALLOWED) <= {"tests", "e2e"}
+
+
+def test_the_reader_package_needs_only_httpx_and_the_contract() -> None:
+    """``sse_client`` is copied along with the app and used by every Python client: no other dependency."""
+    import sys
+
+    names: set[str] = set()
+    for path in (ROOT / "sse_client").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    assert names - set(sys.stdlib_module_names) - {"__future__"} <= {"httpx", "sse_contract", "sse_client"}

@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from reference_app.bus.base import RESYNC, BusMessage, Mailbox
+from reference_app.bus.mailbox import RESYNC, Mailbox
+from reference_app.bus.message import BusMessage
 
 pytestmark = pytest.mark.unit
 
 
 def msg(seq: int, status: str = "processing") -> BusMessage:
-    return BusMessage(seq, status, json.dumps({"seq": seq, "status": status}))
+    return BusMessage(seq, status, json.dumps({"seq": seq, "status": status}), published_at=0.0)
 
 
 async def test_get_returns_messages_in_order() -> None:

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize("profile", sorted(set(PROFILES) - {"fail_at"}))
 def test_every_profile_is_monotone_and_ends_completed(profile: str) -> None:
     steps = build_steps(JobParams(profile=profile, steps=30, seed=1))  # type: ignore[arg-type]
-    progress = [s.progress for s in steps]
+    progress = [s.change.progress for s in steps]
     assert progress == sorted(progress)
-    assert steps[-1].status == "completed" and steps[-1].progress == 100
+    assert steps[-1].change.status == "completed" and steps[-1].change.progress == 100
     assert all(not s.terminal for s in steps[:-1])
     assert all(s.delay_s >= 0 for s in steps)
 
@@ -27,9 +27,9 @@ def test_profiles_are_deterministic_given_a_seed() -> None:
 
 def test_fail_at_ends_failed_at_that_step() -> None:
     steps = build_steps(JobParams(profile="fail_at", steps=10, fail_at=4))
-    assert [s.status for s in steps].count("failed") == 1
-    assert steps[-1].status == "failed" and len(steps) == 5
-    assert "failed" in steps[-1].message
+    assert [s.change.status for s in steps].count("failed") == 1
+    assert steps[-1].change.status == "failed" and len(steps) == 5
+    assert "failed" in steps[-1].change.message
 
 
 def test_bursty_is_hundreds_per_second() -> None:

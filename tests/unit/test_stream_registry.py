@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from reference_app.bus.base import HEARTBEAT_DUE, Mailbox
+from reference_app.bus.mailbox import HEARTBEAT_DUE, Mailbox
 from reference_app.stream_registry import StreamRegistry
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from reference_app.bus.base import StatusBus
-from simulators.runner import run_async
+from reference_app.bus.protocol import StatusBus
+from reference_app.job_runs import run_job
 from sse_contract.jobs import JobParams
 
 
@@ -43,6 +43,6 @@ class InlineJobQueue:
         self.tasks: set[asyncio.Task[object]] = set()
 
     async def enqueue(self, session_id: str, params: JobParams, task_id: str) -> None:
-        task = asyncio.create_task(run_async(session_id, params, self.bus.publish, task_id))
+        task = asyncio.create_task(run_job(self.bus.publish, session_id, params, task_id))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

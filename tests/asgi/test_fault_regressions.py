@@ -1,5 +1,5 @@
 """Regression tests for bugs the fault suite found, at the raw ASGI level (fast, no sockets); the real-stack
-reproductions are in test_redis_restart.py and test_slow_client.py."""
+reproductions are in tests/faults/test_redis_restart.py and tests/faults/test_slow_client.py."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ import json
 
 import pytest
 
-from reference_app.bus.memory import MemoryBus
+from sse_contract.status import StatusChange
 from tests.asgi.harness import StreamCall, auth_header, make_app
 
 pytestmark = pytest.mark.asgi
-
-
-def forget_everything(bus: MemoryBus) -> None:
-    """What a Redis restart without persistence does to the bus: logs, seq counters and publish ids gone."""
-    bus._logs.clear()
-    bus._seqs.clear()
-    bus._published.clear()
 
 
 @pytest.mark.parametrize("published_before_resync", [0, 2, 7])
@@ -35,17 +28,16 @@ async def test_live_stream_after_redis_lost_its_data_says_reset_and_reaches_the_
     call = StreamCall(app, f"/api/v1/sessions/{sid}/status/stream", [auth_header(settings, "alice")]).start()
     assert await call.status() == 200
     for p in (10, 20, 30, 40):
-        await bus.publish(sid, "processing", p)
+        await bus.publish(sid, StatusChange("processing", p))
     before = list(await call.events_until(lambda events: events and events[-1].id == "5"))
-    forget_everything(bus)
-    listeners, bus._listeners = bus._listeners, {}  # pub/sub was down while Redis restarted
-    for i in range(published_before_resync):
-        await bus.publish(sid, "processing", 50 + i, publish_id=f"after:{i}")
-    bus._listeners = listeners
+    bus.simulate_data_loss()
+    with bus.pubsub_down():  # pub/sub was down while Redis restarted
+        for i in range(published_before_resync):
+            await bus.publish(sid, StatusChange("processing", 50 + i), publish_id=f"after:{i}")
     bus.simulate_reconnect()
     await call.events_until(lambda events: any(e.event == "reset" for e in events))
-    await bus.publish(sid, "processing", 90, publish_id="after:live")
-    await bus.publish(sid, "completed", 100, publish_id="after:end")
+    await bus.publish(sid, StatusChange("processing", 90), publish_id="after:live")
+    await bus.publish(sid, StatusChange("completed", 100), publish_id="after:end")
     after = (await call.events_until(lambda events: False))[len(before):]
     await call.finished()
 
@@ -66,10 +58,10 @@ async def test_a_plain_subscriber_reconnect_sends_no_reset() -> None:
     record = await bus.create_session("alice", "t")
     call = StreamCall(app, f"/api/v1/sessions/{record.id}/status/stream", [auth_header(settings, "alice")]).start()
     assert await call.status() == 200
-    await bus.publish(record.id, "processing", 10)
+    await bus.publish(record.id, StatusChange("processing", 10))
     await call.events_until(lambda events: events and events[-1].id == "2")
     bus.simulate_reconnect()
-    await bus.publish(record.id, "completed", 100)
+    await bus.publish(record.id, StatusChange("completed", 100))
     events = await call.events_until(lambda events: False)
     await call.finished()
     assert [(e.event, e.id) for e in events] == [("status", "1"), ("status", "2"), ("status", "3")]
