@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,12 +120,25 @@ def locust_command(request: LoadRequest, summary_file: Path) -> list[str]:
         value = getattr(request, row.name)
         if row.locust and value is not None:
             cmd += [row.locust, str(value)]
+    if request.processes is not None and not any(a.startswith("--master") for a in request.locust_args):
+        # Locust's master binds 5557 by default and its forked workers connect to whatever answers there: a
+        # second run on the machine would fail to bind, or its workers would join the other run's master
+        # (which then reports their counters as its own). A free port of our own, on loopback only.
+        port = str(_free_port())
+        cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                "--master-host", "127.0.0.1", "--master-port", port]
     options = dataclasses.replace(request.options, scenario=request.scenario, summary_file=str(summary_file),
                                   slo=",".join(request.slo))
     cmd += locust_args(options)
     cmd += list(request.locust_args)
     cmd += list(SCENARIOS[request.scenario])
     return cmd
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _write(path: Path, text: str) -> None:

@@ -161,3 +161,13 @@ def test_the_cli_and_the_app_never_import_gevent_or_locust() -> None:
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                                check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_a_distributed_run_uses_a_master_port_of_its_own_on_loopback() -> None:
+    """With Locust's default 5557 a second run on the machine failed to bind, or its forked workers joined
+    the other run's master, which then counted them (seen here: a run summarised another's zeros)."""
+    cmd = locust_command(LoadRequest(host="http://h:1", processes=2), Path("s.json"))
+    port = cmd[cmd.index("--master-bind-port") + 1]
+    assert port == cmd[cmd.index("--master-port") + 1] != "5557"
+    assert cmd[cmd.index("--master-bind-host") + 1] == cmd[cmd.index("--master-host") + 1] == "127.0.0.1"
+    assert "--master-bind-port" not in locust_command(LoadRequest(host="http://h:1"), Path("s.json"))
