@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -22,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from reference_app.testing import wait_until
 from sse_contract.wire import encode_event
 
 STEPS = 4
+START_TIMEOUT_S = 10.0
 
 
 class FakeTarget:
@@ -78,7 +79,10 @@ def serve(mode: str, delay_s: float = 0.3) -> Iterator[FakeTarget]:
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 10, 0.02, "the fake target to start")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:  # uvicorn offers a flag, not an event, for "listening"
+        assert thread.is_alive() and time.monotonic() < deadline, "the fake target did not start"
+        time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     target.url = f"http://127.0.0.1:{port}"
     try:
