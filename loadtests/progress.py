@@ -10,6 +10,7 @@ On a terminal the line is redrawn in place; otherwise (CI logs, files) each is a
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import Counter
@@ -61,7 +62,17 @@ class Timeline:
         self._printed: tuple[float, int] = (self.started, 0)
         self._live_open = False
 
+    def _clear_live_line(self, record: logging.LogRecord) -> bool:
+        """A log record (Locust's own) starts on a clean line instead of after the live progress text."""
+        if self._live_open:
+            self.stream.write("\r\x1b[K")
+            self._live_open = False
+        return True
+
     def start(self) -> None:
+        if self.live:
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(self._clear_live_line)
         self.started = time.monotonic()
         self._last = self._printed = (self.started, 0)
         self.sample()  # t = 0: the plots start where the run did
@@ -140,4 +151,6 @@ class Timeline:
             self.stream.write("\n")
             self.stream.flush()
             self._live_open = False
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._clear_live_line)
         return self.samples

@@ -7,6 +7,7 @@ proved by the smoke runs in test_smoke_load.py.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,4 @@ def test_on_a_terminal_the_progress_line_is_redrawn_in_place(tmp_path: Path) -> 
     text = b"".join(chunks).decode("utf-8", "replace")
     assert "\r\x1b[Kprogress 1s: users 3" in text
     assert "\nprogress " not in text  # never a plain line on a terminal
+    assert not re.search(r"p99 [^\r\n]*\[20\d\d-", text)  # Locust's log lines start on a line of their own
