@@ -23,26 +23,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
-import select
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
-import psutil
-import redis
 from rich.console import Console
 
 from loadtests.bench_gate import BENCH_METRICS, TARGETS, print_table
+from loadtests.bench_probes import ClientProcess, machine, metric, redis_connections
+from loadtests.bench_probes import cpu_s as _cpu
+from loadtests.bench_probes import rss as _rss
 from loadtests.options import TRANSPORTS, UsageError, check_output_path, check_rows, option
 from loadtests.slo import SLOError, evaluate, parse_slos
+from loadtests.storm import ClientGroup, run_storm
 from loadtests.system import raise_fd_limit
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.testing import ApiProcess, login, new_session, wait_until
@@ -56,11 +54,18 @@ __all__ = ["PHASES", "TARGETS", "Bench", "CapacityRequest", "Phase", "run_capaci
 class CapacityRequest:
     """The options of ``bench capacity``, each one row (the CLI is made from them)."""
 
-    streams: int = option(1000, "concurrent streams to open", ge=1)
+    streams: int = option(1000, "concurrent streams to open", ge=1, le=100_000)
     sessions: int = option(1, "sessions the streams watch (1 = pure fan-out)", ge=1)
     sustain_rate: float = option(5.0, "sustained phase: events published per second", gt=0)
     sustain_s: float = option(10.0, "sustained phase duration", ge=0)
     transport: str = option("raw", "client transport", choices=TRANSPORTS)
+    storm: bool = option(False, "add the deploy's reconnect storm: cut every stream at once, every viewer "
+                         "resumes at once with its Last-Event-ID")
+    storm_rate: float = option(2.0, "storm phase: statuses published per second while it runs (the jobs keep "
+                               "running)", ge=0.1)
+    workers: int = option(1, "API processes (serve --workers)", ge=1, le=64)
+    clients: int = option(1, "client processes holding the streams (one process holds at most its open-files "
+                          "limit)", ge=1, le=16)
     slo: list[str] = option(  # noqa: RUF009  (option() is a dataclasses.field with a command-line row)
         help="gate NAME=VALUE, repeatable (" + ", ".join(BENCH_METRICS) + "); without it the targets are "
         "figures, not verdicts", factory=list, metavar="NAME=VALUE")
@@ -79,102 +84,14 @@ class CapacityRequest:
         check_output_path(self.html_file, "--html")
 
 
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-class _ClientProcess:
-    """The gevent stream holder, spoken to over stdin/stdout JSON lines."""
-
-    def __init__(self, args: list[str], stderr: IO[bytes]) -> None:
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write((line + "\n").encode())
-        self.process.stdin.flush()
-
-    def receive(self, timeout: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise TimeoutError(f"the bench client said nothing for {timeout:.0f}s")
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the bench client exited ({self.process.poll()}); see its stderr above")
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                self.send("quit")
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def _cpu(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def _rss(pid: int) -> int:
-    return int(psutil.Process(pid).memory_info().rss)
-
-
-def redis_connections(redis_url: str, pid: int) -> dict[str, Any]:
-    """Redis clients whose address is a socket of process ``pid``: total, pub/sub, and their names."""
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    own = {f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.Process(pid).net_connections(kind="tcp")
-           if c.raddr and c.raddr.port == port}
-    client = redis.Redis.from_url(redis_url)
-    try:
-        entries = [e for e in client.client_list() if e.get("addr") in own]
-    finally:
-        client.close()
-    pubsub = [e for e in entries if int(e.get("sub", 0)) + int(e.get("psub", 0)) > 0 or "P" in e.get("flags", "")]
-    return {"total": len(entries), "pubsub": len(pubsub),
-            "names": sorted({str(e.get("name") or "-") for e in entries})}
-
-
-def _metric(url: str, name: str) -> float | None:
-    try:
-        text = httpx.get(f"{url}/metrics", timeout=10).text
-    except httpx.HTTPError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
-
-
 @contextlib.contextmanager
-def _stack(streams: int, log_dir: Path) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
+def _stack(streams: int, log_dir: Path, workers: int = 1) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
     with EmbeddedRedis() as server:
         api = ApiProcess(server.url, env={
             "SSE_MAX_STREAMS_PER_USER": str(streams + 10),
             "SSE_CONNECTION_TIMEOUT": "3600",
             "SSE_HEARTBEAT_S": "15",
+            "WEB_CONCURRENCY": str(workers),
         }, log_path=str(log_dir / "api.log"))
         api.start(timeout=60)
         try:
@@ -198,10 +115,14 @@ class Bench:
     token: str
     session_ids: list[str]
     publisher: StatusPublisher
-    client: _ClientProcess
+    client: ClientGroup
     results: dict[str, Any]
     rss_base: int = 0
     samples: list[dict[str, float]] = field(default_factory=list)
+
+
+def _client_cpu(bench: Bench) -> float:
+    return sum(map(_cpu, bench.client.pids))
 
 
 def _ms_per(cpu_s: float, deliveries: int) -> float | None:
@@ -220,14 +141,14 @@ def phase_connect(bench: Bench) -> str:
         except TimeoutError:
             if time.monotonic() - started > 600:
                 raise
-            streams = _metric(bench.api.url, "sse_active_streams")
+            streams = metric(bench.api.url, "sse_active_streams")
             bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": streams or 0.0,
                                   "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
     result = {k: connected[k] for k in ("streams", "failed", "seconds", "connect_ms", "errors")}
     result["api_cpu_s"] = round(_cpu(bench.api.pid) - cpu0, 2)
     bench.results["connect"] = result
     if result["streams"]:
-        wait_until(lambda: _metric(bench.api.url, "sse_active_streams") == result["streams"], 30,
+        wait_until(lambda: metric(bench.api.url, "sse_active_streams") == result["streams"], 30,
                    message="the API to count every stream")
     bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": float(result["streams"]),
                           "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
@@ -237,7 +158,7 @@ def phase_connect(bench: Bench) -> str:
 def phase_memory(bench: Bench) -> str:
     open_streams = bench.results["connect"]["streams"]
     rss_streams = _rss(bench.api.pid)
-    client_rss = _rss(bench.client.pid)
+    client_rss = sum(map(_rss, bench.client.pids))
     per_stream = round((rss_streams - bench.rss_base) / open_streams / 1024, 1) if open_streams else None
     bench.results["memory"] = {
         "api_rss_base_mb": round(bench.rss_base / 2**20, 1),
@@ -261,13 +182,13 @@ def phase_burst(bench: Bench) -> str:
     client, api = bench.client, bench.api
     client.send("burst")
     client.receive(60)
-    cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+    cpu_api, cpu_client = _cpu(api.pid), _client_cpu(bench)
     _publish_burst(bench.publisher, bench.session_ids, 50, "burst")
     client.send(f"report {json.dumps(dict.fromkeys(bench.session_ids, 1))} 60")
     burst = client.receive(120)
     api_cpu = _cpu(api.pid) - cpu_api
     burst["api_cpu_s"] = round(api_cpu, 2)
-    burst["client_cpu_s"] = round(_cpu(client.pid) - cpu_client, 2)
+    burst["client_cpu_s"] = round(_client_cpu(bench) - cpu_client, 2)
     burst["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, burst["received"])
     bench.results["burst"] = burst
     return f"p99 {burst['latency_ms']['p99']} ms, lost {burst['lost']}"
@@ -279,7 +200,7 @@ def phase_sustained(bench: Bench) -> str:
     client.send("sustain")
     client.receive(60)
     expected = dict.fromkeys(bench.session_ids, 0)
-    cpu_api, cpu_client = _cpu(api.pid), _cpu(client.pid)
+    cpu_api, cpu_client = _cpu(api.pid), _client_cpu(bench)
     started = time.monotonic()
     count = 0
     while time.monotonic() - started < request.sustain_s:
@@ -300,11 +221,20 @@ def phase_sustained(bench: Bench) -> str:
         "publish_rate": request.sustain_rate, "published": count, "seconds": round(elapsed, 2),
         "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
         "api_cpu_s": round(api_cpu, 2),
-        "client_cpu_s": round(_cpu(client.pid) - cpu_client, 2),
+        "client_cpu_s": round(_client_cpu(bench) - cpu_client, 2),
     })
     sustained["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, sustained["received"])
     bench.results["sustained"] = sustained
     return f"{sustained['delivered_per_s']} events/s delivered, lost {sustained['lost']}"
+
+
+def phase_storm(bench: Bench) -> str:
+    """The deploy's reconnect storm (``--storm``, loadtests/storm.py)."""
+    storm = run_storm(client=bench.client, publisher=bench.publisher, sessions=bench.session_ids,
+                      redis_url=bench.server.url, api_cpu=lambda: _cpu(bench.api.pid), rate=bench.request.storm_rate)
+    bench.results["storm"] = storm
+    return (f"{storm['resumed']:,} of {storm['viewers']:,} resumed, all live after {storm['all_live_s']} s, "
+            f"gaps {storm['gaps']}, duplicates {storm['duplicates']}")
 
 
 def phase_finish(bench: Bench) -> str:
@@ -315,7 +245,7 @@ def phase_finish(bench: Bench) -> str:
     finish = bench.client.receive(180)
     finish["missing"] = finish["streams"] - finish["terminal"]
     bench.results["finish"] = finish
-    wait_until(lambda: _metric(bench.api.url, "sse_active_streams") == 0, 30,
+    wait_until(lambda: metric(bench.api.url, "sse_active_streams") == 0, 30,
                message="the API to close every stream")
     finish["api_streams_after"] = 0
     return f"terminal status on {finish['terminal']:,} of {finish['streams']:,} streams"
@@ -325,8 +255,14 @@ Phase = tuple[str, Callable[[Bench], str]]
 #: The phases in order; each prints when it starts and ends and stores its figures under its name.
 PHASES: list[Phase] = [
     ("connect", phase_connect), ("memory", phase_memory), ("redis_connections", phase_redis),
-    ("burst", phase_burst), ("sustained", phase_sustained), ("finish", phase_finish),
+    ("burst", phase_burst), ("sustained", phase_sustained), ("storm", phase_storm), ("finish", phase_finish),
 ]
+#: Phases that run only when asked for (the option of the same name).
+OPTIONAL_PHASES = frozenset({"storm"})
+
+
+def phases_for(request: CapacityRequest) -> list[Phase]:
+    return [(name, run) for name, run in PHASES if name not in OPTIONAL_PHASES or getattr(request, name)]
 
 
 def _run_phases(bench: Bench, console: Console, phases: list[Phase]) -> None:
@@ -347,16 +283,19 @@ def run_capacity(request: CapacityRequest, console: Console, out: Console | None
     ``UsageError`` before the stack starts."""
     request.validate()
     fd_limit = raise_fd_limit()
-    if fd_limit < request.streams + 200:
+    if fd_limit < request.streams // request.clients + 200:
         raise UsageError(f"the open-files limit is {fd_limit}: too low for {request.streams} streams "
                          f"(raise the hard limit, e.g. ulimit -Hn)")
     out = out or console
     results: dict[str, Any] = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                                "machine": machine(), "streams_requested": request.streams,
-                               "sessions": request.sessions, "transport": request.transport, "targets": TARGETS}
+                               "sessions": request.sessions, "transport": request.transport, "targets": TARGETS,
+                               "api_workers": request.workers, "client_processes": request.clients}
     streams = request.streams
-    console.print("starting the stack (embedded Redis, one API process)", soft_wrap=True, highlight=False)
-    with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, _stack(streams, Path(tmp)) as (server, api):
+    console.print(f"starting the stack (embedded Redis, {request.workers} API process(es))", soft_wrap=True,
+                  highlight=False)
+    with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, \
+            _stack(streams, Path(tmp), request.workers) as (server, api):
         token = login(api.url, "bench")
         session_ids = [new_session(api.url, token, f"bench {i}") for i in range(request.sessions)]
         # Warm-up: a few streams opened and closed, so baseline RSS includes the code paths.
@@ -364,16 +303,19 @@ def run_capacity(request: CapacityRequest, console: Console, out: Console | None
             with httpx.stream("GET", f"{api.url}/api/v1/sessions/{session_id}/status/stream",
                               headers={"Authorization": f"Bearer {token}"}, timeout=10) as response:
                 next(response.iter_bytes())
-        wait_until(lambda: _metric(api.url, "sse_active_streams") == 0, 10, message="warm-up streams to close")
+        wait_until(lambda: metric(api.url, "sse_active_streams") == 0, 10, message="warm-up streams to close")
         rss_base = _rss(api.pid)
         publisher = StatusPublisher(server.url)
         client_log = open(Path(tmp) / "client.log", "wb")  # noqa: SIM115
-        client = _ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
-                                 "--token", token, "--transport", request.transport, "--streams", str(streams),
-                                 "--sessions", *session_ids], client_log)
+        # several client processes when one cannot hold every socket (loadtests/storm.py: ClientGroup)
+        clients = request.clients
+        client = ClientGroup([ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
+                                             "--token", token, "--transport", request.transport, "--streams",
+                                             str(streams // clients + (i < streams % clients)),
+                                             "--sessions", *session_ids], client_log) for i in range(clients)])
         bench = Bench(request, server, api, token, session_ids, publisher, client, results, rss_base)
         try:
-            _run_phases(bench, console, phases if phases is not None else PHASES)
+            _run_phases(bench, console, phases if phases is not None else phases_for(request))
         finally:
             client.close()
             client_log.close()

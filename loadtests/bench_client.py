@@ -12,7 +12,8 @@ client's own parsing of the first 9,999 events.
 Commands (one per line): ``burst`` / ``sustain`` (start a measurement phase, answer ``ready``),
 ``report {"session_id": events_expected, ...} TIMEOUT_S`` (wait until every stream has its expected
 events of the phase, then answer the phase's figures), ``finish TIMEOUT_S`` (wait until every stream got
-its terminal status and ended), ``quit``.
+its terminal status and ended), ``storm_*`` (the reconnect storm, see ``loadtests/storm_client.py``),
+``quit``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Client:
         self.connect_gate = Semaphore(args.connect_concurrency)
         self.connected = 0
         self.failed = 0
+        self.greenlets: list[gevent.Greenlet] = []
         self._environment: Any = None
 
     def _open(self, path: str, headers: dict[str, str]) -> Connection:
@@ -143,16 +145,7 @@ class Client:
                     stream.decode()
                 stream.connect_ms = (time.perf_counter() - started) * 1000
                 self.connected += 1
-            while True:
-                data = conn.read(3600.0)
-                if not data:  # the server ends the stream after the terminal status
-                    stream.decode()
-                    if not stream.terminal:
-                        stream.error = "closed_without_terminal"
-                    break
-                stream.chunks.append((time.time(), data))
-                if len(stream.chunks) >= DECODE_EVERY:
-                    stream.decode()
+            self.follow(stream, conn)
         except OSError as exc:
             stream.error = type(exc).__name__
         finally:
@@ -162,10 +155,22 @@ class Client:
             if stream.error and not stream.connect_ms:
                 self.failed += 1
 
+    def follow(self, stream: Stream, conn: Connection) -> None:
+        """Read an open stream until the server ends it (after the terminal status)."""
+        while True:
+            data = conn.read(3600.0)
+            if not data:
+                stream.decode()
+                if not stream.terminal:
+                    stream.error = "closed_without_terminal"
+                return
+            stream.chunks.append((time.time(), data))
+            if len(stream.chunks) >= DECODE_EVERY:
+                stream.decode()
+
     def open_all(self) -> dict[str, Any]:
         started = time.perf_counter()
-        for stream in self.streams:
-            gevent.spawn(self.run_stream, stream)
+        self.greenlets = [gevent.spawn(self.run_stream, stream) for stream in self.streams]
         total = len(self.streams)
         while self.connected + self.failed < total:
             gevent.sleep(0.05)
@@ -271,6 +276,10 @@ def main() -> None:
             _say(client.report(json.loads(payload), float(timeout)))
         elif command == "finish":
             _say(client.finish(float(rest or 30)))
+        elif command.startswith("storm_"):  # the storm phase: loadtests/storm_client.py
+            from loadtests import storm_client
+
+            _say(storm_client.command(client, command, rest))
         elif command == "quit":
             break
     for stream in client.streams:

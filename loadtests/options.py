@@ -62,12 +62,13 @@ class UsageError(ValueError):
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
            choices: Sequence[str] = (), ge: float | None = None, gt: float | None = None,
-           cli: bool = True, locust: str | None = None, factory: Any = None, metavar: str | None = None) -> Any:
+           le: float | None = None, cli: bool = True, locust: str | None = None, factory: Any = None,
+           metavar: str | None = None) -> Any:
     """A dataclass field that is also a command-line row.
 
     ``flag``: the ``sse-harness`` option (default ``--name-with-dashes``); ``locust``: the Locust option it
     becomes when it is one of Locust's own (``--users``); ``cli=False`` keeps it off ``sse-harness``."""
-    metadata = {"help": help, "flag": flag, "choices": tuple(choices), "ge": ge, "gt": gt, "cli": cli,
+    metadata = {"help": help, "flag": flag, "choices": tuple(choices), "ge": ge, "gt": gt, "le": le, "cli": cli,
                 "locust": locust, "metavar": metavar}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
@@ -87,6 +88,7 @@ class OptionRow:
     choices: tuple[str, ...]
     ge: float | None
     gt: float | None
+    le: float | None
     cli: bool
     locust: str | None
     metavar: str | None
@@ -109,7 +111,8 @@ def rows(cls: type) -> Iterator[OptionRow]:
             name=f.name, type=hints[f.name], default=default,
             required=f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
             help=meta["help"], flag=meta["flag"] or "--" + f.name.replace("_", "-"), choices=meta["choices"],
-            ge=meta["ge"], gt=meta["gt"], cli=meta["cli"], locust=meta["locust"], metavar=meta["metavar"],
+            ge=meta["ge"], gt=meta["gt"], le=meta["le"], cli=meta["cli"], locust=meta["locust"],
+            metavar=meta["metavar"],
         )
 
 
@@ -126,6 +129,8 @@ def check_rows(obj: Any, flag_of: typing.Callable[[OptionRow], str] = lambda row
             raise UsageError(f"{flag} must be >= {row.ge:g}; got {value}")
         if row.gt is not None and value <= row.gt:
             raise UsageError(f"{flag} must be > {row.gt:g}; got {value}")
+        if row.le is not None and value > row.le:
+            raise UsageError(f"{flag} must be <= {row.le:g}; got {value}")
 
 
 def check_output_path(path: Path | None, flag: str) -> None:

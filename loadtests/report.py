@@ -201,6 +201,9 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
         ("terminal status delivered", f"{figure((r.get('finish') or {}).get('terminal'))} of "
          f"{figure((r.get('finish') or {}).get('streams'))}", ""),
     ]
+    from loadtests.bench_gate import figure_rows
+
+    rows += list(figure_rows(r))
     verdict, verdict_text = _verdict(r.get("nothing_measured"), r.get("slo") or {})
     return _BENCH.render(r=r, style=_STYLE, slo=r.get("slo") or {}, rows=rows, plots=[Markup(p) for p in plots],
                          verdict=verdict, verdict_text=verdict_text, results_json=_json(r))

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     #: Unset means "start an embedded Redis" in ``sse-harness demo``; ``serve`` and ``worker`` need it.
     redis_url: str | None = None
     redis_max_connections: int = Field(default=16, ge=2, description="command pool size per process")
+    redis_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="a command waiting this long for a pooled connection fails (503 pool_saturated)"
+    )
 
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="comment ping interval while idle")
     sse_retry_ms: int = Field(default=3000, ge=0, description="the retry: field sent to clients")
@@ -24,6 +27,23 @@ class Settings(BaseSettings):
     sse_send_timeout_s: float = Field(default=10.0, gt=0, description="a write blocked longer ends the stream")
     sse_client_queue: int = Field(default=64, ge=2, description="events buffered per client before coalescing")
     sse_shutdown_grace_s: float = Field(default=5.0, ge=0)
+    sse_open_queue_max: int = Field(
+        default=20_000, ge=1, description="stream opens that may wait for admission per process; beyond: 503"
+    )
+    sse_open_deadline_s: float = Field(
+        default=20.0, gt=0, description="an open not admitted within this long gets 503 with Retry-After"
+    )
+    sse_listen_sockets: int = Field(
+        default=4, ge=1, le=64, description="listening sockets per API process (SO_REUSEPORT): each queues up to "
+        "somaxconn new connections, so a reconnect storm is not dropped into SYN retries"
+    )
+    sse_instance_id: str | None = Field(
+        default=None, description="where this API process runs (serve: host:port:worker); a process started "
+        "again with the same id frees the cap leases its crashed predecessor left"
+    )
+    sse_lease_ttl_s: float = Field(
+        default=30.0, ge=3, description="per-user cap leases in Redis expire this long after a crash"
+    )
 
     status_stream_maxlen: int = Field(default=1000, ge=10, description="events retained per session")
     status_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a session's events live")

@@ -46,6 +46,8 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.02, message: 
 def _listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # lets the API add accept queues on the same port (reference_app.server.accept_queues)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(4096)
     sock.set_inheritable(True)

@@ -19,19 +19,28 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     fd: Annotated[int | None, typer.Option(hidden=True, help="serve on this inherited listening socket")] = None,
+    workers: Annotated[str, typer.Option(envvar="WEB_CONCURRENCY",
+                                         help="API processes on this port: a number, or auto (= cores)")] = "1",
 ) -> None:
     """Run the API (uvicorn) against REDIS_URL; SIGTERM ends open streams within SSE_SHUTDOWN_GRACE_S."""
     from reference_app.app import create_app
-    from reference_app.server import run
+    from reference_app.server import instance_id, run, serve_workers
     from reference_app.settings import Settings
 
+    code: int | None = None
     try:
-        settings = Settings()
-        application = create_app(settings)
-    except (ValueError, RuntimeError) as exc:
+        if workers.strip() != "1":
+            code = serve_workers(workers, host, port, fd, log_level, Settings())
+        else:
+            os.environ.setdefault("SSE_INSTANCE_ID", instance_id(host, port, fd))  # reclaims a crashed one's
+            settings = Settings()
+            application = create_app(settings)
+    except (ValueError, RuntimeError, OSError) as exc:
         raise fail(str(exc)) from exc
+    if code is not None:
+        raise typer.Exit(code)
     run(application, host, port, grace_s=settings.sse_shutdown_grace_s, log_level=log_level, fd=fd,
-        send_timeout_s=settings.sse_send_timeout_s)
+        send_timeout_s=settings.sse_send_timeout_s, listen_sockets=settings.sse_listen_sockets)
 
 
 def worker(

@@ -13,14 +13,12 @@ from pydantic import BaseModel, Field
 from reference_app.auth import CurrentUser
 from reference_app.bus.protocol import SessionRecord
 from reference_app.deps import BusDep, JobsDep, SettingsDep
-from reference_app.stream_endpoint import NOT_FOUND
+from reference_app.errors import NOT_FOUND, owned
 from sse_contract.jobs import JobParams
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
-
-
 
 #: FastAPI answers 400 to a body it cannot decode (not UTF-8); documented so the schema tells the truth
 BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "the body is not UTF-8 JSON"}}
@@ -43,10 +41,7 @@ class TaskOut(BaseModel):
 
 async def owned_session(bus: BusDep, user: CurrentUser, session_id: uuid.UUID) -> SessionRecord:
     """The session if this user owns it; 404 alike for "missing" and "someone else's"."""
-    record = await bus.get_session(str(session_id))
-    if record is None or record.owner != user.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
-    return record
+    return owned(await bus.get_session(str(session_id)), user)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionOut, responses=BAD_BODY)

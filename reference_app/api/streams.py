@@ -10,7 +10,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from reference_app.auth import CurrentUser
 from reference_app.deps import StreamsDep
-from reference_app.stream_endpoint import NOT_FOUND, open_status_stream
+from reference_app.errors import NOT_FOUND
+from reference_app.stream_endpoint import open_status_stream
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
@@ -26,8 +27,9 @@ RESUME_ID = "resume after this seq; anything but a non-negative integer counts a
         204: {"description": "the job finished and the client already has its final event"},
         401: {"description": "not authenticated"},
         404: {"description": NOT_FOUND},
-        429: {"description": "too many open streams for this user"},
-        503: {"description": "status bus unavailable or server shutting down"},
+        429: {"description": "too many open streams for this user (across every API process)"},
+        503: {"description": "not admitted (queue full or deadline), Redis command pool saturated, Redis "
+                             "unreachable, or shutting down: the body's `reason` says which; with Retry-After"},
     },
 )
 async def stream_status(
@@ -38,12 +40,11 @@ async def stream_status(
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", description=RESUME_ID)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="lastEventId", description=RESUME_ID)] = None,
 ) -> Response:
-    return await open_status_stream(
-        request.app.state, user, str(session_id), last_event_id_header, last_event_id_query
-    )
+    return open_status_stream(request.app.state, user, str(session_id), last_event_id_header, last_event_id_query)
 
 
 @router.get("/streams/me", tags=["stream"])
 async def my_streams(user: CurrentUser, streams: StreamsDep) -> dict[str, int]:
-    """How many streams this user has open on this API process (and has opened since it started)."""
+    """How many streams this user has open on the API process that answers (and has opened since it started);
+    the cap itself counts every process (leases in Redis)."""
     return {"open": streams.open_count(user.id), "opened_total": streams.opened_total[user.id]}

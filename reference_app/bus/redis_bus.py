@@ -29,6 +29,19 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _record(session_id: str, raw: Any) -> SessionRecord | None:
+    if not raw:
+        return None
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    return SessionRecord(
+        id=session_id,
+        owner=data.get("owner", ""),
+        title=data.get("title", ""),
+        created_at=data.get("created_at", ""),
+        task_id=data.get("task_id"),
+    )
+
+
 def _entries(raw: Any) -> list[BusMessage]:
     return [BusMessage.from_payload(fields[b"d"]) for _id, fields in raw]
 
@@ -41,12 +54,16 @@ class RedisBus:
         maxlen: int = 1000,
         ttl_s: int = 24 * 3600,
         max_connections: int = 16,
+        pool_timeout_s: float = 5.0,
         on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.maxlen = maxlen
         self.ttl_s = ttl_s
         self.redis = async_client(url, max_connections)
+        # how long a command waits for a pooled connection before "No connection available" (503
+        # pool_saturated): REDIS_POOL_TIMEOUT_S, the pool's own ``timeout``
+        self.redis.connection_pool.timeout = pool_timeout_s  # type: ignore[attr-defined]
         self._publish = self.redis.register_script(PUBLISH_LUA)
         self.subscriber = SharedSubscriber(url, on_reconnect=on_reconnect)
 
@@ -56,6 +73,7 @@ class RedisBus:
     async def stop(self) -> None:
         await self.subscriber.stop()
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # a pool passed in is not closed by aclose()
 
     async def healthy(self) -> dict[str, Any]:
         try:
@@ -78,17 +96,7 @@ class RedisBus:
         return record
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        raw = await self.redis.hgetall(keys.meta_key(session_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return SessionRecord(
-            id=session_id,
-            owner=data.get("owner", ""),
-            title=data.get("title", ""),
-            created_at=data.get("created_at", ""),
-            task_id=data.get("task_id"),
-        )
+        return _record(session_id, await self.redis.hgetall(keys.meta_key(session_id)))
 
     async def claim_task(self, session_id: str, task_id: str) -> bool:
         return bool(await self.redis.hsetnx(keys.meta_key(session_id), "task_id", task_id))
@@ -105,6 +113,23 @@ class RedisBus:
     async def read_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[BusMessage]:
         raw = await self.redis.xrange(keys.log_key(session_id), min=f"{after_seq + 1}-0", count=limit)
         return _entries(raw)
+
+    async def read_view(
+        self, session_id: str, after: int | None
+    ) -> tuple[SessionRecord | None, BusMessage | None, list[BusMessage]]:
+        """Record, snapshot and (if ``after`` is not None) the log after ``after``: what a stream needs to
+        open, in one round trip. MULTI/EXEC, so the snapshot and the replay come from the same moment (all
+        three keys share the session's hash tag: one Cluster slot)."""
+        log = keys.log_key(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.meta_key(session_id))
+            pipe.xrevrange(log, count=1)
+            if after is not None:
+                pipe.xrange(log, min=f"{after + 1}-0")
+            replies = await pipe.execute()
+        snapshot = _entries(replies[1])
+        return (_record(session_id, replies[0]), snapshot[0] if snapshot else None,
+                _entries(replies[2]) if after is not None else [])
 
     def listen(self, session_id: str, capacity: int) -> AbstractAsyncContextManager[Mailbox]:
         return self.subscriber.listen(session_id, capacity)

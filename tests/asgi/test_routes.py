@@ -230,9 +230,8 @@ async def test_id_older_than_the_retained_log_gets_reset_then_snapshot() -> None
 
 async def test_per_user_cap_answers_429_with_retry_after(ctx: Ctx) -> None:
     sid = await ctx.finished_session()
-    streams = ctx.app.state.streams
-    leases = [streams.acquire("alice", sid) for _ in range(ctx.settings.sse_max_streams_per_user)]
-    assert all(leases)
+    leases = ctx.app.state.streams.leases  # the cap's store: fill alice's slots as other streams would
+    assert all([await leases.acquire("alice", f"held-{i}") for i in range(ctx.settings.sse_max_streams_per_user)])
     response = await ctx.client.get(f"/api/v1/sessions/{sid}/status/stream", headers=ctx.auth())
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
@@ -240,7 +239,7 @@ async def test_per_user_cap_answers_429_with_retry_after(ctx: Ctx) -> None:
     other = await ctx.client.get(f"/api/v1/sessions/{await ctx.finished_session('bob')}/status/stream",
                                  headers=ctx.auth("bob"))
     assert other.status_code == 200  # the cap is per user
-    streams.release(leases[0])
+    leases.release("alice", "held-0")
     assert (await ctx.client.get(f"/api/v1/sessions/{sid}/status/stream", headers=ctx.auth())).status_code == 200
 
 

@@ -58,7 +58,8 @@ async def test_disconnect_is_noticed_and_subscription_released() -> None:
     call, bus, _sid = await open_stream(sse_heartbeat_s=30)
     await call.status()
     await call.next_body()
-    assert bus.subscriber_stats()["listeners"] == 1
+    # the stream's mailbox, and the read layer's watch that keeps the session's view current
+    assert bus.subscriber_stats()["listeners"] == 2
     call.disconnected.set()
     await call.finished(timeout=1)  # well before the 30 s heartbeat would have noticed
     assert bus.subscriber_stats() == {"channels": 0, "listeners": 0, "reconnects": 0, "connected": 1}

@@ -37,8 +37,10 @@ def test_targets_are_figures_and_only_slo_gates(tmp_path: Path) -> None:
     assert [line.split(":")[0] for line in phases] == [f"phase {n}" for n in names for _ in (0, 1)]
     assert all(": ended in " in line for line in phases[1::2])
 
-    gated = bench("--slo", "streams=100000", "--slo", "burst_lost=0", "--json", str(tmp_path / "b.json"))
+    gated = bench("--slo", "streams=100000", "--slo", "burst_lost=0", "--slo", "storm_gaps=0",
+                  "--json", str(tmp_path / "b.json"))
     assert gated.returncode == 1, gated.stderr[-2000:]
     slo = json.loads((tmp_path / "b.json").read_text())["slo"]
-    assert {name: r["pass"] for name, r in slo.items()} == {"streams": False, "burst_lost": True}
+    assert {name: r["pass"] for name, r in slo.items()} == {"streams": False, "burst_lost": True, "storm_gaps": False}
+    assert slo["storm_gaps"]["reason"] == "no samples"  # no --storm: that phase did not run
     assert "SLO gate" in gated.stdout and "SLO failed: streams" in gated.stderr
