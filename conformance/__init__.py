@@ -1,6 +1,7 @@
-"""Conformance checks for SSE status streams (docs/contract.md), usable three ways:
+"""Conformance checks for SSE streams, usable three ways:
 
-* command line: ``sse-harness check URL --dev-login alice`` (``--compare URL2`` for CDN vs origin);
+* command line: ``sse-harness check URL`` — ``--profile contract`` (this project's API, docs/contract.md)
+  or ``--profile sse`` (any SSE stream URL); ``--compare URL2`` for CDN vs origin;
 * library::
 
       from conformance import CheckOptions, run_sync
@@ -13,8 +14,10 @@
              --sse-url https://api.example.com --sse-token "$TOKEN" --junitxml sse.xml
 """
 
-from conformance.model import CHECKS, CheckResult, Outcome, Report, select_checks
-from conformance.runner import CheckOptions, SetupError, run, run_sync
+from conformance.catalog import CHECKS, Check, select_checks
+from conformance.model import CheckResult, Outcome, Report
+from conformance.options import CheckOptions, SetupError
+from conformance.runner import run, run_sync
 
-__all__ = ["CHECKS", "CheckOptions", "CheckResult", "Outcome", "Report", "SetupError", "run", "run_sync",
+__all__ = ["CHECKS", "Check", "CheckOptions", "CheckResult", "Outcome", "Report", "SetupError", "run", "run_sync",
            "select_checks"]

@@ -12,6 +12,8 @@ Parsing is ``sse_contract.wire.SSEDecoder`` — the project's one SSE parser.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,11 +24,12 @@ from typing import Literal
 import httpx
 
 from sse_contract import __version__
-from sse_contract.status import StatusUpdate
+from sse_contract.status import TERMINAL_STATES, StatusUpdate
 from sse_contract.wire import Comment, Event, Item, Retry, SSEDecoder
 
 __all__ = [
-    "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "open_streams", "record_stream",
+    "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "one_line", "open_streams",
+    "record_stream",
 ]
 
 BROWSER_HEADERS = {
@@ -75,13 +78,30 @@ class Arrival:
         return self.item if isinstance(self.item, Event) else None
 
     def status(self) -> StatusUpdate | None:
-        """The payload as a ``StatusUpdate``, if it is one."""
+        """The payload as a ``StatusUpdate``, if it is one (all fields present and valid: nothing is
+        filled in)."""
         if not isinstance(self.item, Event):
             return None
         try:
             return StatusUpdate.from_json(self.item.data)
         except ValueError:
             return None
+
+    def state(self) -> str | None:
+        """The payload's ``status`` field, read even when the payload is not a valid status: only to
+        follow the stream (is this the final event?), never to judge it — stream.payload does that."""
+        if not isinstance(self.item, Event) or self.item.event in ("reset", "stalled"):
+            return None
+        try:
+            data = json.loads(self.item.data)
+        except ValueError:
+            return None
+        value = data.get("status") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state() in {s.value for s in TERMINAL_STATES}
 
 
 @dataclass
@@ -131,11 +151,7 @@ class StreamRecord:
         return self.chunks[-1][0] if self.chunks else None
 
     def terminal_event(self) -> Arrival | None:
-        for arrival in self.events:
-            update = arrival.status()
-            if update is not None and update.terminal:
-                return arrival
-        return None
+        return next((arrival for arrival in self.events if arrival.is_final), None)
 
     def describe_failure(self) -> str:
         if self.status is None and self.end == "window":
@@ -143,8 +159,19 @@ class StreamRecord:
                     "response, e.g. buffering with compression, or a hung origin)")
         if self.status is None:
             return f"no response ({self.error or 'connection failed'})"
-        excerpt = f": {self.body_excerpt[:120]!r}" if self.body_excerpt else ""
+        excerpt = f": {one_line(self.body_excerpt, 120)!r}" if self.body_excerpt else ""
         return f"answered {self.status}{excerpt}"
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """A response body as one short line: an HTML error page becomes its title (or its text), collapsed."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
+    if title:
+        text = title.group(1)
+    elif "<" in text and ">" in text:
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def make_client(*, http2: bool = True, verify: bool = True, max_connections: int = 50) -> httpx.AsyncClient:
@@ -168,22 +195,36 @@ async def record_stream(
     stop_when: Callable[[StreamRecord], bool] | None = None,
     linger_after_terminal_s: float | None = None,
     on_chunk: Callable[[StreamRecord], object] | None = None,
+    hold_s: float | None = None,
+    silence_limit_s: float | None = None,
+    on_headers: Callable[[StreamRecord], object] | None = None,
+    hold_until_event: bool = False,
 ) -> StreamRecord:
     """Open ``url`` as an event stream and record it until it ends, ``stop_when`` returns True, or
     ``window_s`` passes. With ``linger_after_terminal_s``, the window shrinks to that long after a
-    final status arrives (a server that keeps the stream open then is caught fast, not at the window)."""
+    final status arrives (a server that keeps the stream open then is caught fast, not at the window).
+
+    The idle recording (``hold_s`` and ``silence_limit_s``): hold the stream at least ``hold_s``, then
+    stop at its next byte — or once ``silence_limit_s`` passed without a byte. So a heartbeat every 15 s
+    costs about 15 s, and a stream that never pings is given up on at the limit, not at ``window_s``."""
     request_headers = {**BROWSER_HEADERS, **(headers or {})}
     record = StreamRecord(url=url, request_headers=request_headers, started_wall=datetime.now(UTC))
     loop = asyncio.get_running_loop()
+    loop_start = loop.time()
     start = time.monotonic()
     decoder = SSEDecoder()
     try:
         async with asyncio.timeout(window_s) as scope:
             async with client.stream("GET", url, headers=request_headers) as response:
                 record.t_headers = time.monotonic() - start
+                if silence_limit_s is not None:
+                    scope.reschedule(min(loop_start + window_s,
+                                         loop_start + max(hold_s or 0.0, record.t_headers + silence_limit_s)))
                 record.status = response.status_code
                 record.headers = response.headers
                 record.http_version = response.http_version
+                if on_headers is not None:
+                    on_headers(record)
                 if response.status_code != 200:
                     body = await response.aread()
                     record.body_excerpt = body[:500].decode("utf-8", "replace")
@@ -196,8 +237,7 @@ async def record_stream(
                     for item in decoder.feed(chunk):
                         arrival = Arrival(now, wall, item)
                         record.arrivals.append(arrival)
-                        update = arrival.status() if linger_after_terminal_s is not None else None
-                        if update is not None and update.terminal:
+                        if linger_after_terminal_s is not None and arrival.is_final:
                             assert linger_after_terminal_s is not None
                             scope.reschedule(min(scope.when() or float("inf"),
                                                  loop.time() + linger_after_terminal_s))
@@ -206,6 +246,13 @@ async def record_stream(
                     if stop_when is not None and stop_when(record):
                         record.end = "stopped"
                         return record
+                    if hold_s is not None and now >= hold_s and (record.events or not hold_until_event):
+                        record.end = "stopped"
+                        return record
+                    if silence_limit_s is not None and not (linger_after_terminal_s is not None
+                                                            and record.terminal_event() is not None):
+                        scope.reschedule(min(loop_start + window_s,
+                                             loop_start + max(hold_s or 0.0, now + silence_limit_s)))
                 record.end = "closed"
     except TimeoutError:
         record.end = "window"

@@ -33,6 +33,7 @@ def _metric(result: CheckResult | None) -> str:
 
 
 def print_report(report: Report, console: Console) -> None:
+    console.print(report.headline(), highlight=False, soft_wrap=True)
     table = Table(title=f"SSE conformance: {report.url}", title_justify="left", show_lines=False,
                   expand=False, pad_edge=False)
     table.add_column("result", no_wrap=True)
@@ -42,7 +43,7 @@ def print_report(report: Report, console: Console) -> None:
     for result in report.results:
         table.add_row(_outcome(result), result.id, _metric(result), result.message)
     console.print(table)
-    style = "bold red" if not report.ok else "bold green"
+    style = "bold green" if report.ok else "bold red"
     console.print(Text(report.summary(), style=style))
 
 
@@ -81,7 +82,8 @@ def to_json(reports: Sequence[Report]) -> str:
     if len(reports) == 1:
         payload = reports[0].as_dict()
     else:
-        payload = {"ok": all(r.ok for r in reports), "targets": [r.as_dict() for r in reports],
+        payload = {"ok": all(r.ok for r in reports), "profile": reports[0].profile,
+                   "targets": [r.as_dict() for r in reports],
                    "differences": _differences(reports[0], reports[1])}
     return json.dumps(payload, indent=2, default=str)
 
@@ -113,6 +115,7 @@ def to_junit(reports: Sequence[Report]) -> str:
                               timestamp=report.started_at)
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="url", value=report.url)
+        ET.SubElement(props, "property", name="profile", value=report.profile)
         ET.SubElement(props, "property", name="http_version", value=str(report.http_version))
         for result in report.results:
             case = ET.SubElement(suite, "testcase", classname=f"sse.{result.id.split('.')[0]}", name=result.id,

@@ -1,13 +1,15 @@
-"""Runs the checks against one base URL: sets up identities and sessions, makes events happen, records
-streams concurrently, then hands the recordings to the pure checks in ``conformance.checks``.
+"""Runs the contract profile against one API base URL: sets up identities and sessions, makes events
+happen, records streams concurrently, then hands the observations to the judges (``conformance.catalog``).
 
-Phases that run at the same time (the default run takes about ``max(idle_s, job)`` seconds):
+Phases that run at the same time (the default run takes about ``max(heartbeat, job)`` seconds):
 * live: a fresh session, stream opened, then a short steady job started -> headers, timing, ids,
   payloads, buffering, terminal close; afterwards a reconnect past the end -> 204;
-* idle: a session without a job held open for ``idle_s`` -> heartbeat, idle survival;
+* idle: a session without a job held open for ``idle_s``, then until its next byte (the heartbeat) or
+  ``idle_limit_s`` of silence -> heartbeat, idle survival;
 * resume (header and query): a job, interrupted after a few events, resumed;
-* probes: polling, auth, malformed input, CORS.
+* probes: polling, auth, malformed input, CORS, the release of a closed stream.
 The per-user cap probe runs last, alone, because the other phases hold streams of the same user.
+Only the phases that a selected check declares (``Check.phase``) run.
 """
 
 from __future__ import annotations
@@ -17,108 +19,49 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from conformance import checks
-from conformance.client import Credentials, StreamRecord, make_client, open_streams, record_stream
-from conformance.model import CheckResult, Outcome, Report, select_checks
+from conformance.catalog import BY_ID, select_checks
+from conformance.client import Credentials, StreamRecord, make_client, record_stream
+from conformance.contract_probes import API_PREFIX, ProbePhases
+from conformance.model import CheckResult, Outcome, Report
+from conformance.observations import Observations
+from conformance.options import CheckOptions, SetupError
+from conformance.probes import one_line
 from simulators.profiles import build_steps
 from sse_contract.jobs import JobParams
 
 __all__ = ["CheckOptions", "SetupError", "run", "run_sync"]
 
-Trigger = Literal["http", "redis", "none"]
-
-LIVE_CHECKS = {"stream.open", "headers.content-type", "headers.cache-control", "headers.content-encoding",
-               "headers.content-length", "headers.x-accel-buffering", "headers.connection-h2", "timing.headers",
-               "timing.first-event", "stream.retry", "stream.ids", "stream.payload", "stream.not-buffered",
-               "stream.terminal-close", "resume.after-end-204"}
-#: live checks that need a job's events (the others are judged on the opening of the stream)
-JOB_CHECKS = {"stream.ids", "stream.payload", "stream.not-buffered", "stream.terminal-close", "resume.after-end-204"}
-IDLE_CHECKS = {"heartbeat.interval", "idle.survival", "timing.first-event"}
-PROBE_CHECKS = {"poll.etag", "auth.unauthenticated", "auth.cross-user", "input.malformed", "cors.credentials"}
 #: how long to wait for the snapshot before starting a job anyway (a buffering hop may hold it)
 SNAPSHOT_WAIT_S = 2.0
 #: extra window beyond the job's own duration (queueing, a slow worker)
 JOB_SLACK_S = 15.0
 
 
-class SetupError(Exception):
-    """The run could not start (unreachable target, login refused, bad options): a message, not a verdict."""
+def job_params(o: CheckOptions) -> JobParams:
+    return JobParams(profile="steady", steps=o.steps, interval_ms=o.interval_ms)
 
 
-@dataclass
-class CheckOptions:
-    url: str
-    token: str | None = None
-    dev_login: str | None = None
-    other_token: str | None = None
-    session: str | None = None
-    trigger: Trigger = "http"
-    redis_url: str | None = None
-    #: owner of sessions created through Redis (default: the dev-login user, or the token's ``sub``)
-    user: str | None = None
-    idle_s: float = 5.0
-    #: idle timeout of the strictest intermediary (Cloudflare 100 s, nginx proxy_read_timeout 60 s)
-    idle_limit_s: float = checks.CLOUDFLARE_IDLE_S
-    only: list[str] | None = None
-    origin: str | None = None
-    steps: int = 8
-    interval_ms: int = 250
-    http2: bool = True
-    verify: bool = True
-    cap_probe: int = 25
-    api_prefix: str = "/api/v1"
+def stall_job(o: CheckOptions) -> JobParams:
+    """A job that goes silent for twice --stall-after-s mid-way (the stalled event is due after one)."""
+    assert o.stall_after_s is not None
+    return JobParams(profile="stall", steps=4, interval_ms=o.interval_ms, stall_s=2 * o.stall_after_s + 1)
 
-    def validate(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SetupError(f"URL must be http(s)://host[:port], got {self.url!r}")
-        if self.token and self.dev_login:
-            raise SetupError("use either --token or --dev-login, not both")
-        if self.trigger == "redis" and not self.redis_url:
-            raise SetupError("--trigger redis needs --redis-url (the target's Redis)")
-        if self.trigger == "none" and not self.session:
-            raise SetupError("--trigger none needs --session ID (an existing session to watch)")
-        if self.idle_s <= 0:
-            raise SetupError(f"--idle-s must be > 0, got {self.idle_s}")
-        if self.idle_limit_s <= 0:
-            raise SetupError(f"--idle-limit-s must be > 0, got {self.idle_limit_s}")
-        if not 3 <= self.steps <= 500:
-            raise SetupError(f"--steps must be within 3..500, got {self.steps}")
-        if not 50 <= self.interval_ms <= 10_000:
-            raise SetupError(f"--interval-ms must be within 50..10000, got {self.interval_ms}")
-        if self.cap_probe < 0:
-            raise SetupError(f"--cap-probe must be >= 0, got {self.cap_probe}")
-        if self.origin is not None:
-            origin = urlsplit(self.origin)
-            if origin.scheme not in ("http", "https") or not origin.netloc or origin.path not in ("", "/"):
-                raise SetupError(f"--origin must look like https://app.example.com, got {self.origin!r}")
-        try:
-            select_checks(self.only)
-        except ValueError as exc:
-            raise SetupError(str(exc)) from None
 
-    def job(self) -> JobParams:
-        return JobParams(profile="steady", steps=self.steps, interval_ms=self.interval_ms)
+def job_body(params: JobParams) -> dict[str, Any]:
+    """What POST .../transcribe gets: only the fields set, all of them listed in docs/contract.md."""
+    return params.model_dump(mode="json", exclude_unset=True)
 
-    def job_duration_s(self) -> float:
-        return sum(step.delay_s for step in build_steps(self.job()))
 
-    def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        for secret in ("token", "other_token"):
-            if data[secret]:
-                data[secret] = "***"
-        if data["redis_url"]:
-            data["redis_url"] = _redact_url(data["redis_url"])
-        return data
+def job_duration_s(o: CheckOptions) -> float:
+    return sum(step.delay_s for step in build_steps(job_params(o)))
 
 
 def _redact_url(url: str) -> str:
@@ -139,29 +82,13 @@ def _jwt_subject(token: str) -> str | None:
     return sub if isinstance(sub, str) else None
 
 
-@dataclass
-class Observations:
-    live: StreamRecord | None = None
-    after_end: StreamRecord | None = None
-    final_id: int | None = None
-    idle: StreamRecord | None = None
-    resumes: dict[str, tuple[StreamRecord, StreamRecord | None, int | None]] = field(default_factory=dict)
-    poll: tuple[checks.Probe | None, checks.Probe | None] = (None, None)
-    unauth: list[checks.Probe] = field(default_factory=list)
-    cross: list[checks.Probe] = field(default_factory=list)
-    cross_reason: str | None = None
-    malformed: list[checks.Probe] = field(default_factory=list)
-    cap: tuple[list[int], str | None] = ([], None)
-    cors: tuple[checks.Probe | None, checks.Probe | None] = (None, None)
-    skipped: dict[str, str] = field(default_factory=dict)
-
-
-class Runner:
+class Runner(ProbePhases):
     def __init__(self, options: CheckOptions, client: httpx.AsyncClient) -> None:
         self.o = options
         self.client = client
         self.base = options.url.rstrip("/")
-        self.api = self.base + options.api_prefix
+        self.root = self.base + options.base_path.rstrip("/")
+        self.api = self.root + API_PREFIX
         self.creds = Credentials()
         self.other: Credentials | None = None
         self.owner: str | None = options.user
@@ -181,11 +108,11 @@ class Runner:
             raise SetupError(f"dev login is not enabled on {self.base} (POST {url} answered 404): start the "
                              "target with AUTH_DEV_LOGIN=1 or pass --token")
         if response.status_code != 200:
-            raise SetupError(f"dev login as {username!r} failed: {response.status_code} {response.text[:200]}")
+            raise SetupError(f"dev login as {username!r} failed: {response.status_code}: {one_line(response.text)}")
         try:
             token = str(response.json().get("access_token", ""))
         except (ValueError, AttributeError):
-            raise SetupError(f"dev login answered 200 without a JSON token: {response.text[:200]!r}") from None
+            raise SetupError(f"dev login answered 200 without a JSON token: {one_line(response.text)!r}") from None
         cookie = response.cookies.get("access_token")
         self.client.cookies.clear()  # credentials go explicitly on each request, never via the jar
         return Credentials(token=token or None, cookie=cookie)
@@ -245,15 +172,16 @@ class Runner:
         response = await self.client.post(f"{self.api}/sessions", json={"title": title},
                                           headers=self.creds.headers())
         if response.status_code != 201:
-            raise SetupError(f"POST {self.api}/sessions answered {response.status_code} {response.text[:200]}: "
+            raise SetupError(f"POST {self.api}/sessions answered {response.status_code}: {one_line(response.text)}: "
                              "cannot create sessions (use --trigger redis or --trigger none --session ID)")
         try:
             return str(response.json()["id"])
         except (ValueError, KeyError, TypeError):
-            raise SetupError(f"POST {self.api}/sessions answered 201 without an id: {response.text[:200]!r}") from None
+            raise SetupError(f"POST {self.api}/sessions answered 201 without an id: {one_line(response.text)!r}"
+                             ) from None
 
-    async def start_job(self, session: str) -> None:
-        params = self.o.job()
+    async def start_job(self, session: str, params: JobParams | None = None) -> None:
+        params = params or job_params(self.o)
         if self.o.trigger == "redis":
             from reference_app.job_runs import run_job
 
@@ -262,15 +190,16 @@ class Runner:
                 run_job(bus.publish, session, params, f"check-{uuid.uuid4().hex}")))
             return
         response = await self.client.post(f"{self.api}/sessions/{session}/transcribe",
-                                          json=params.model_dump(exclude_none=True), headers=self.creds.headers())
+                                          json=job_body(params), headers=self.creds.headers())
         if response.status_code != 202:
-            raise SetupError(f"POST .../transcribe answered {response.status_code} {response.text[:200]}: cannot "
+            raise SetupError(f"POST .../transcribe answered {response.status_code}: {one_line(response.text)}: cannot "
                              "start a job (use --trigger redis or --trigger none --session ID)")
 
     # -- phases -------------------------------------------------------------------------------------------
 
     async def _job_stream(self, session: str, window_s: float,
-                          stop_when: Callable[[StreamRecord], bool] | None = None) -> StreamRecord:
+                          stop_when: Callable[[StreamRecord], bool] | None = None,
+                          params: JobParams | None = None) -> StreamRecord:
         """Open the stream, start the job once the snapshot arrived (or after SNAPSHOT_WAIT_S), record."""
         got_snapshot = asyncio.Event()
 
@@ -289,20 +218,20 @@ class Runner:
             waiter.cancel()
         if recording.done() and not recording.result().opened:
             return recording.result()
-        await self.start_job(session)
+        await self.start_job(session, params)
         return await recording
 
     async def live_phase(self, wanted: set[str]) -> None:
         if self.o.trigger == "none":
             return
         session = await self.new_session("conformance: live")
-        if not wanted & JOB_CHECKS:
+        if not any(BY_ID[c].events for c in wanted):
             # headers and timing only (e.g. --only headers): the snapshot is enough, no job to wait for
             self.obs.live = await record_stream(
                 self.client, self.stream_url(session), headers=self.creds.headers(for_stream=True),
                 window_s=self.o.idle_s, stop_when=lambda record: bool(record.events))
             return
-        window = self.o.job_duration_s() + JOB_SLACK_S
+        window = job_duration_s(self.o) + JOB_SLACK_S
         record = await self._job_stream(session, window)
         self.obs.live = record
         final = record.terminal_event()
@@ -315,15 +244,21 @@ class Runner:
 
     async def idle_phase(self) -> StreamRecord:
         session = self.o.session or await self.new_session("conformance: idle")
-        self.obs.idle = await record_stream(self.client, self.stream_url(session),
-                                            headers=self.creds.headers(for_stream=True), window_s=self.o.idle_s)
+        self.obs.idle = await record_idle(self.client, self.stream_url(session),
+                                          self.creds.headers(for_stream=True), self.o)
         return self.obs.idle
+
+    async def stall_phase(self) -> None:
+        session = await self.new_session("conformance: stall")
+        params = stall_job(self.o)
+        window = sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S
+        self.obs.stall = await self._job_stream(session, window, params=params)
 
     async def resume_phase(self, kind: Literal["header", "query"]) -> None:
         if self.o.trigger == "none":
             return
         session = await self.new_session(f"conformance: resume {kind}")
-        window = self.o.job_duration_s() + JOB_SLACK_S
+        window = job_duration_s(self.o) + JOB_SLACK_S
 
         def enough(record: StreamRecord) -> bool:
             ids = [i for i in map(checks.int_id, checks.status_events(record)) if i is not None]
@@ -344,236 +279,83 @@ class Runner:
                                          window_s=window, linger_after_terminal_s=checks.TERMINAL_LINGER_S)
         self.obs.resumes[kind] = (first, second, last_id)
 
-    async def _probe(self, label: str, method: str, path: str, *, headers: dict[str, str] | None = None,
-                     body: Any = None, content: bytes | None = None, expect: str = "",
-                     stream: bool = False, client: httpx.AsyncClient | None = None) -> checks.Probe:
-        probe = checks.Probe(label, method, path, expect=expect)
-        url = path if path.startswith("http") else self.base + path
-        client = client or self.client
-        try:
-            async with asyncio.timeout(10):
-                request = client.build_request(method, url, headers=headers or {}, json=body, content=content)
-                response = await client.send(request, stream=True)
-                try:
-                    probe.status = response.status_code
-                    probe.headers = {k.lower(): v for k, v in response.headers.items()}
-                    # an open stream: the status and headers are the answer (a buffering hop may hold
-                    # the body for as long as the stream lasts), so let go at once
-                    if not stream or response.status_code != 200:
-                        probe.body = (await response.aread()).decode("utf-8", "replace")[:2000]
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            probe.error = "no answer within 10 s"
-        except httpx.HTTPError as exc:
-            probe.error = f"{type(exc).__name__}: {exc}"
-        return probe
-
-    async def probes_phase(self, wanted: set[str], session: str) -> None:
-        prefix = self.o.api_prefix
-        stream_path = f"{prefix}/sessions/{session}/status/stream"
-        status_path = f"{prefix}/sessions/{session}/status"
-        creds = self.creds.headers()
-        tasks: dict[str, Awaitable[Any]] = {}
-        if "poll.etag" in wanted:
-            async def poll() -> None:
-                first = await self._probe("status", "GET", status_path, headers=creds)
-                second = None
-                if first.status == 200 and first.headers.get("etag"):
-                    second = await self._probe("status If-None-Match", "GET", status_path,
-                                               headers={**creds, "If-None-Match": first.headers["etag"]})
-                self.obs.poll = (first, second)
-            tasks["poll"] = poll()
-        if "auth.unauthenticated" in wanted:
-            async def unauth() -> None:
-                # a client of its own: no cookie jar, no default credentials
-                async with make_client(http2=self.o.http2, verify=self.o.verify) as anonymous:
-                    self.obs.unauth = [
-                        await self._probe("stream", "GET", stream_path, stream=True, client=anonymous),
-                        await self._probe("status", "GET", status_path, client=anonymous),
-                        await self._probe("stream, bad token", "GET", stream_path, stream=True, client=anonymous,
-                                          headers={"Authorization": "Bearer not-a-valid-token"}),
-                    ]
-            tasks["unauth"] = unauth()
-        if "auth.cross-user" in wanted and self.other is not None:
-            other = self.other.headers()
-            missing = str(uuid.uuid4())
-
-            async def cross() -> None:
-                self.obs.cross = [
-                    await self._probe("other user's stream", "GET", stream_path, headers=other, stream=True),
-                    await self._probe("other user's status", "GET", status_path, headers=other),
-                    await self._probe("missing session", "GET", f"{prefix}/sessions/{missing}/status/stream",
-                                      headers=creds, stream=True),
-                ]
-            tasks["cross"] = cross()
-        if "input.malformed" in wanted:
-            tasks["malformed"] = self._malformed(session, creds)
-        if "cors.credentials" in wanted and self.o.origin:
-            origin = self.o.origin.rstrip("/")
-
-            async def cors() -> None:
-                preflight = await self._probe("preflight", "OPTIONS", stream_path, headers={
-                    "Origin": origin, "Access-Control-Request-Method": "GET",
-                    "Access-Control-Request-Headers": "last-event-id"})
-                actual = await self._probe("stream", "GET", stream_path, stream=True,
-                                           headers={**self.creds.headers(for_stream=True), "Origin": origin})
-                self.obs.cors = (preflight, actual)
-            tasks["cors"] = cors()
-        await asyncio.gather(*tasks.values())
-
-    async def _malformed(self, session: str, creds: dict[str, str]) -> None:
-        prefix = self.o.api_prefix
-        stream_creds = self.creds.headers(for_stream=True)
-        probes = [
-            self._probe("session id 'not-a-uuid'", "GET", f"{prefix}/sessions/not-a-uuid/status/stream",
-                        headers=stream_creds, expect="4xx", stream=True),
-            self._probe("session id with ../", "GET", f"{prefix}/sessions/..%2F..%2Fetc%2Fpasswd/status",
-                        headers=creds, expect="4xx"),
-            self._probe("session id of 400 chars", "GET", f"{prefix}/sessions/{'a' * 400}/status/stream",
-                        headers=stream_creds, expect="4xx", stream=True),
-            self._probe("If-None-Match garbage", "GET", f"{prefix}/sessions/{session}/status",
-                        headers={**creds, "If-None-Match": '"' + "x" * 300}, expect=""),
-        ]
-        for value in ("abc", "-1", "1e9", "9" * 40, "\u00e9t\u00e9"):
-            header_value = value if value.isascii() else quote(value)
-            probes.append(self._probe(f"Last-Event-ID {value!r}", "GET", f"{prefix}/sessions/{session}/status/stream",
-                                      headers={**stream_creds, "Last-Event-ID": header_value}, expect="200",
-                                      stream=True))
-        probes.append(self._probe("?lastEventId=%00", "GET",
-                                  f"{prefix}/sessions/{session}/status/stream?lastEventId=%00",
-                                  headers=stream_creds, expect="200", stream=True))
-        if self.o.trigger == "http":
-            throwaway = await self.new_session("conformance: malformed")
-            path = f"{prefix}/sessions/{throwaway}/transcribe"
-            probes += [
-                self._probe("transcribe: unknown profile", "POST", path, headers=creds, body={"profile": "nope"},
-                            expect="4xx"),
-                self._probe("transcribe: steps -1", "POST", path, headers=creds, body={"steps": -1}, expect="4xx"),
-                self._probe("transcribe: broken JSON", "POST", path,
-                            headers={**creds, "Content-Type": "application/json"}, content=b"{", expect="4xx"),
-            ]
-            probes.append(self._probe("sessions: title not a string", "POST", f"{prefix}/sessions",
-                                      headers=creds, body={"title": {"x": 1}}, expect="4xx"))
-        # one at a time: each stream probe holds a stream of this user, and a deployment with a small
-        # per-user cap (e.g. 5) would otherwise answer 429 instead of judging the input
-        self.obs.malformed = [await probe for probe in probes]
-
-    async def cap_phase(self, session: str) -> None:
-        """Open streams of one user until the cap answers (or ``cap_probe`` are open)."""
-        async with make_client(http2=self.o.http2, verify=self.o.verify,
-                               max_connections=self.o.cap_probe + 5) as client:
-            try:
-                async with open_streams(client, self.stream_url(session), self.creds.headers(for_stream=True),
-                                        self.o.cap_probe + 1) as responses:
-                    statuses = [r.status_code for r in responses]
-                    retry_after = responses[-1].headers.get("retry-after") if responses else None
-            except (httpx.HTTPError, TimeoutError) as exc:
-                self.obs.skipped["cap.per-user"] = f"not measured: opening streams failed ({exc!r})"
-                return
-        self.obs.cap = (statuses, retry_after)
-
     # -- the run ------------------------------------------------------------------------------------------
 
     async def run(self) -> list[CheckResult]:
-        selected = select_checks(self.o.only)
+        selected = select_checks(self.o.only, "contract")
         wanted = set(selected)
+        phases_wanted = {BY_ID[c].phase for c in selected}
         await self.prepare()
-        phases: list[Coroutine[Any, Any, Any]] = []
-        if wanted & LIVE_CHECKS:
-            phases.append(self.live_phase(wanted))
-        idle_needed = bool(wanted & IDLE_CHECKS) or self.o.trigger == "none"
+        probe_wanted = {c for c in wanted if BY_ID[c].phase == "probe"}
         idle_session: str | None = self.o.session
-        if idle_needed:
-            phases.append(self.idle_phase())
-        for kind in ("header", "query"):
-            if f"resume.{kind}" in wanted:
-                phases.append(self.resume_phase(kind))
-        probe_wanted = wanted & PROBE_CHECKS
-        if probe_wanted or "cap.per-user" in wanted:
+        # before any phase coroutine exists: a refusal here must not leave coroutines never awaited
+        if probe_wanted or "cap" in phases_wanted:
             idle_session = idle_session or await self.new_session("conformance: probes")
+        phases: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+        if "live" in phases_wanted or "timing.first-event" in wanted:
+            phases.append(lambda: self.live_phase(wanted))
+        if "idle" in phases_wanted or "timing.first-event" in wanted or self.o.trigger == "none":
+            phases.append(self.idle_phase)
+        for kind in ("header", "query"):
+            if f"resume-{kind}" in phases_wanted:
+                phases.append(lambda kind=kind: self.resume_phase(kind))  # type: ignore[misc]
         if probe_wanted:
             assert idle_session is not None
-            phases.append(self.probes_phase(probe_wanted, idle_session))
+            phases.append(lambda: self.probes_phase(probe_wanted, idle_session))
+        if "stall" in phases_wanted and self.o.stall_after_s is not None and self.o.trigger != "none":
+            phases.append(self.stall_phase)
         try:
             # one phase that cannot proceed (e.g. sessions cannot be created) stops the others
             async with asyncio.TaskGroup() as group:
                 for phase in phases:
-                    group.create_task(phase)
+                    group.create_task(phase())
         except* SetupError as errors:
             raise errors.exceptions[0] from None
-        if "cap.per-user" in wanted and self.o.cap_probe > 0:
+        if "stream.release" in wanted:
+            assert idle_session is not None
+            await self.release_phase(idle_session)  # alone: other phases' streams would blur the count
+        if "cap" in phases_wanted and self.o.expect_cap > 0:
             assert idle_session is not None
             await self.cap_phase(idle_session)
         return [self.judge(check_id) for check_id in selected]
 
     def judge(self, check_id: str) -> CheckResult:
-        obs = self.obs
-        if check_id in obs.skipped:
-            return CheckResult(check_id, Outcome.SKIP, obs.skipped[check_id])
-        # with --trigger none the idle recording of the given session stands in for the live one
-        primary = obs.live or obs.idle
-        no_events = "not measured: needs events (--trigger http or redis)"
-        if check_id in LIVE_CHECKS - {"timing.first-event", "resume.after-end-204"}:
-            if primary is None:
-                return CheckResult(check_id, Outcome.SKIP, "not measured: no stream recorded")
-            if obs.live is None and check_id in ("stream.not-buffered", "stream.terminal-close"):
-                return CheckResult(check_id, Outcome.SKIP, no_events)
-            judge: Callable[[StreamRecord], CheckResult] = {
-                "stream.open": checks.stream_open, "headers.content-type": checks.content_type,
-                "headers.cache-control": checks.cache_control, "headers.content-encoding": checks.content_encoding,
-                "headers.content-length": checks.content_length,
-                "headers.x-accel-buffering": checks.x_accel_buffering,
-                "headers.connection-h2": checks.connection_h2, "timing.headers": checks.time_to_headers,
-                "stream.retry": checks.retry_field, "stream.ids": checks.event_ids,
-                "stream.payload": checks.payloads, "stream.not-buffered": checks.not_buffered,
-                "stream.terminal-close": checks.terminal_close,
-            }[check_id]
-            return judge(primary)
-        if check_id == "timing.first-event":
-            return checks.time_to_first_event([obs.live, obs.idle])
-        if check_id == "resume.after-end-204":
-            if obs.live is None:
-                return CheckResult(check_id, Outcome.SKIP, no_events)
-            return checks.after_end(obs.after_end, obs.final_id)
-        if check_id == "heartbeat.interval":
-            return checks.heartbeat(obs.idle, self.o.idle_s, self.o.idle_limit_s)
-        if check_id == "idle.survival":
-            return checks.idle_survival(obs.idle, self.o.idle_s)
-        if check_id.startswith("resume."):
-            kind = check_id.split(".")[1]
-            if kind not in obs.resumes:
-                return CheckResult(check_id, Outcome.SKIP, no_events)
-            return checks.resume(kind, *obs.resumes[kind])
-        if check_id == "poll.etag":
-            return checks.poll_etag(*obs.poll)
-        if check_id == "auth.unauthenticated":
-            return checks.unauthenticated(obs.unauth)
-        if check_id == "auth.cross-user":
-            return checks.cross_user(obs.cross, obs.cross_reason)
-        if check_id == "input.malformed":
-            return checks.malformed(obs.malformed)
-        if check_id == "cap.per-user":
-            return checks.per_user_cap(obs.cap[0], obs.cap[1], self.o.cap_probe)
-        if check_id == "cors.credentials":
-            return checks.cors(self.o.origin, *obs.cors)
-        raise AssertionError(f"no judge for {check_id}")
+        if check_id in self.obs.skipped:
+            return CheckResult(check_id, Outcome.SKIP, self.obs.skipped[check_id])
+        return BY_ID[check_id].judge(self.obs, self.o)
+
+
+async def record_idle(client: httpx.AsyncClient, url: str, headers: dict[str, str], o: CheckOptions) -> StreamRecord:
+    """The idle stream: held ``idle_s``, then to its next byte, or given up on after the allowed silence."""
+    allowed = checks.heartbeat_allowed_s(o.idle_limit_s, o.expect_heartbeat_s)
+    return await record_stream(client, url, headers=headers, window_s=o.idle_s + allowed + 2.0,
+                               hold_s=o.idle_s, silence_limit_s=allowed + 0.2, hold_until_event=True)
 
 
 async def run(options: CheckOptions) -> Report:
-    """Run the selected checks against ``options.url``. Raises ``SetupError`` when the run cannot start."""
+    """Run the selected checks of the options' profile. Raises ``SetupError`` when the run cannot start."""
     options.validate()
+    profile = options.resolved_profile()
     started = time.monotonic()
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     async with make_client(http2=options.http2, verify=options.verify) as client:
-        runner = Runner(options, client)
-        try:
-            results = await runner.run()
-        finally:
-            await runner.close()
-    primary = runner.obs.live or runner.obs.idle
+        if profile == "sse":
+            from conformance.sse_runner import SseRunner
+
+            sse = SseRunner(options, client)
+            results = await sse.run()
+            obs = sse.obs
+        else:
+            runner = Runner(options, client)
+            try:
+                results = await runner.run()
+            finally:
+                await runner.close()
+            obs = runner.obs
+    primary = obs.live or obs.idle
     return Report(url=options.url, results=results, http_version=primary.http_version if primary else None,
-                  duration_s=time.monotonic() - started, started_at=started_at, settings=options.public())
+                  duration_s=time.monotonic() - started, started_at=started_at, settings=options.public(),
+                  profile=profile)
 
 
 def run_sync(options: CheckOptions) -> Report:

@@ -68,7 +68,9 @@ class StatusUpdate(BaseModel):
     status: JobState
     progress: float = Field(ge=0, le=100)
     message: str = ""
-    timestamp: datetime = Field(default_factory=utc_now)
+    #: required: set by the publisher (``build``); a parser never fills it in, so a received status is
+    #: judged (and its latency measured) as it was sent
+    timestamp: datetime
 
     @field_validator("timestamp")
     @classmethod

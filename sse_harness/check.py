@@ -1,48 +1,67 @@
-"""``sse-harness check``: the conformance checker against a deployment."""
+"""``sse-harness check``: the conformance checker against a deployment or any SSE stream.
+
+The options are not written here: they are generated from ``conformance.options.CheckOptions`` (the one
+declaration, shared with the pytest plugin). Only what is about this command's output is declared here.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from sse_harness.console import fail
+from conformance.options import CheckOptions, option_rows
+
+#: options of this command only (how the report is written), not of a check run
+OUTPUT_PARAMS: list[tuple[str, Any, Any]] = [
+    ("output_format", Annotated[str, typer.Option("--format", help="text, json or junit")], "text"),
+    ("output", Annotated[Path | None, typer.Option(help="write the report here instead of stdout (checked "
+                                                         "before any check runs)")], None),
+    ("compare", Annotated[str | None, typer.Option(help="run the same checks on URL2, side by side (the CDN "
+                                                       "hostname against the origin)")], None),
+]
 
 
-def check(
-    url: Annotated[str, typer.Argument(help="base URL of the deployment, e.g. https://api.example.com")],
-    token: Annotated[str | None, typer.Option(envvar="SSE_CHECK_TOKEN", help="bearer token")] = None,
-    dev_login: Annotated[str | None, typer.Option(help="log in as USER via /auth/dev-login")] = None,
-    other_token: Annotated[str | None, typer.Option(help="a second user's token (404 across users)")] = None,
-    session: Annotated[str | None, typer.Option(help="existing session id (needed for --trigger none)")] = None,
-    trigger: Annotated[str, typer.Option(help="how events are made: http (API hooks), redis, none")] = "http",
-    redis_url: Annotated[str | None, typer.Option(help="the target's Redis, for --trigger redis")] = None,
-    user: Annotated[str | None, typer.Option(help="owner of sessions created through Redis")] = None,
-    idle_s: Annotated[float, typer.Option(help="how long to hold an idle stream (>= 100: Cloudflare rule)")] = 5.0,
-    idle_limit_s: Annotated[float, typer.Option(help="strictest hop's idle timeout (Cloudflare 100)")] = 100.0,
-    only: Annotated[list[str] | None, typer.Option(help="check ids or groups, e.g. headers,resume")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="text, json or junit")] = "text",
-    output: Annotated[Path | None, typer.Option(help="write the report here instead of stdout")] = None,
-    compare: Annotated[str | None, typer.Option(help="run the same checks on URL2, side by side")] = None,
-    origin: Annotated[str | None, typer.Option(help="check CORS with credentials for this Origin")] = None,
-    steps: Annotated[int, typer.Option(help="updates of the timing job")] = 8,
-    interval_ms: Annotated[int, typer.Option(help="pause between the timing job's updates")] = 250,
-    cap_probe: Annotated[int, typer.Option(help="streams to open looking for the per-user cap (0: off)")] = 25,
-    http2: Annotated[bool, typer.Option(help="offer HTTP/2 (negotiated on https)")] = True,
-    insecure: Annotated[bool, typer.Option(help="do not verify TLS certificates")] = False,
-) -> None:
-    """Check an SSE status deployment against docs/contract.md; exit 1 if any check fails."""
+def _parameters() -> list[inspect.Parameter]:
+    params = []
+    for row in option_rows():
+        if row.argument:
+            annotation: Any = Annotated[str, typer.Argument(help=row.help, show_default=False, metavar="URL")]
+            params.append(inspect.Parameter(row.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                            annotation=annotation))
+            continue
+        kind: Any = list[str] | None if row.repeatable else row.type if row.default is not None else row.type | None
+        help_text = row.help + (f" ({', '.join(row.choices)})" if row.choices else "")
+        flag = row.flag if row.type is not bool else f"{row.flag}/--no-{row.flag.removeprefix('--')}"
+        if row.name == "insecure":
+            flag = row.flag
+        option = typer.Option(flag, help=help_text, envvar=row.envvar)
+        params.append(inspect.Parameter(row.name, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Annotated[kind, option],
+                                        default=None if row.repeatable else row.default))
+    for name, annotation, default in OUTPUT_PARAMS:
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                        default=default))
+    return params
+
+
+def check(**values: Any) -> None:
+    """Check an SSE deployment against docs/contract.md (--profile contract, URL = API base) or any SSE
+    stream (--profile sse, URL = the stream); exit 0 pass, 1 a check failed, 2 usage error or nothing
+    checked."""
     from conformance.cli import main as run_check
-    from conformance.runner import CheckOptions
 
-    options = CheckOptions(
-        url=url, token=token, dev_login=dev_login, other_token=other_token, session=session,
-        trigger=trigger, redis_url=redis_url, user=user, idle_s=idle_s, idle_limit_s=idle_limit_s,  # type: ignore[arg-type]
-        only=only, origin=origin,
-        steps=steps, interval_ms=interval_ms, cap_probe=cap_probe, http2=http2, verify=not insecure,
-    )
-    if trigger not in ("http", "redis", "none"):
-        raise fail(f"--trigger must be http, redis or none, got {trigger!r}")
-    raise typer.Exit(run_check(options, output_format=output_format, output=output,  # type: ignore[arg-type]
+    output_format = values.pop("output_format")
+    output = values.pop("output")
+    compare = values.pop("compare")
+    for row in option_rows():
+        if row.repeatable and values.get(row.name) is None:
+            values[row.name] = []
+    raise typer.Exit(run_check(CheckOptions(**values), output_format=output_format, output=output,
                                compare=compare))
+
+
+check.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
+check.__annotations__ = {p.name: p.annotation for p in _parameters()}

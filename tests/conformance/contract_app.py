@@ -1,9 +1,9 @@
-"""A small in-memory implementation of docs/contract.md, with switchable flaws.
+"""A small in-memory implementation of docs/contract.md, with switchable flaws (the mutants).
 
 Clean, it passes the checker — which shows the checker is not tied to the reference app. Each flaw
-breaks exactly one contract point the way real services get it wrong (no ids, no heartbeat, the wrong
-content type, duplicates on resume, a gzip middleware, a stream that never ends, no 204), so a test can
-assert that the matching check, and only a relevant one, fails.
+breaks exactly one contract point the way real services get it wrong, so a test can assert that the
+check naming that point fails, and no other. The flaws are read per request from ``app.state.flaws``:
+one server serves every mutant in turn (``set_flaws``), which keeps the mutation suite fast.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulators.profiles import build_steps
@@ -25,30 +26,82 @@ from sse_contract.jobs import JobParams
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import encode_comment, encode_event, encode_retry
 
+CAP = 20
+ID_OFFSET = 1000
+#: the late_release flaw: how long a closed stream still counts (the checker waits 2 s)
+LATE_RELEASE_S = 4.0
+
 
 @dataclass(frozen=True)
 class Flaws:
-    no_ids: bool = False
-    no_heartbeat: bool = False
+    # -- the stream's headers
     content_type: str = "text/event-stream; charset=utf-8"
-    duplicate_on_resume: bool = False
+    cache_control: str = "no-cache, no-transform"
+    no_x_accel: bool = False
+    content_length: bool = False
     gzip: bool = False
+    #: gzip with a sync flush after every write: events arrive on time, but compressed
+    gzip_flush: bool = False
+    # -- authentication
+    no_auth: bool = False
+    no_www_authenticate: bool = False
+    forbid_foreign: bool = False
+    foreign_body_differs: bool = False
+    malformed_id_500: bool = False
+    # -- sessions and jobs
+    no_409: bool = False
+    session_without_created_at: bool = False
+    no_etag: bool = False
+    no_304: bool = False
+    transcribe_html_422: bool = False
+    poll_cache_control: str = "no-cache"
+    # -- a status
+    no_timestamp: bool = False
+    event_name: str = "status"
+    id_not_seq: bool = False
+    # -- 1. at once
+    no_retry: bool = False
+    first_event_delay_s: float = 0.0
+    reset_on_resume: bool = False
+    bad_last_event_id_500: bool = False
+    # -- 2. ids
+    no_ids: bool = False
+    id_step: int = 1
+    drop_every: int = 0
+    duplicate_live: bool = False
+    duplicate_on_resume: bool = False
+    replay_skips_one: bool = False
+    # -- 3. heartbeat
+    no_heartbeat: bool = False
+    # -- 4. end
     keep_open_after_end: bool = False
     no_204: bool = False
+    # -- 5. lifetime: the connection is cut (not ended) after this long
+    cut_after_s: float = 0.0
+    # -- 6. per-user cap
+    no_cap: bool = False
+    cap_no_retry_after: bool = False
+    # -- 9. a client that goes away is noticed only when the stream next writes
+    late_release: bool = False
+    # -- 10. no event: stalled for a silent job
+    no_stalled: bool = False
 
 
 @dataclass
 class Session:
+    sid: str
     owner: str
     log: list[StatusUpdate] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     has_job: bool = False
+    last_publish: float = 0.0
 
     def publish(self, status: str, progress: float, message: str) -> None:
-        self.log.append(StatusUpdate.build(session_id="x", seq=len(self.log) + 1, status=status,
+        self.log.append(StatusUpdate.build(session_id=self.sid, seq=len(self.log) + 1, status=status,
                                            progress=progress, message=message))
         self.changed.set()
         self.changed = asyncio.Event()
+        self.last_publish = asyncio.get_running_loop().time()
 
     @property
     def finished(self) -> bool:
@@ -56,12 +109,37 @@ class Session:
 
 
 def _frame(update: StatusUpdate, flaws: Flaws) -> bytes:
-    return encode_event(update.to_json(), event="status", id=None if flaws.no_ids else update.seq)
+    data = update.model_dump(mode="json")
+    if flaws.no_timestamp:
+        data.pop("timestamp")
+    seq = data["seq"] = update.seq * flaws.id_step
+    if flaws.id_not_seq:
+        seq += ID_OFFSET
+    return encode_event(json.dumps(data), event=flaws.event_name, id=None if flaws.no_ids else seq)
 
 
-def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
+def _last_id(raw: str | None, flaws: Flaws) -> int | None:
+    """The seq a Last-Event-ID names, read the way this (possibly flawed) server numbers its ids."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) >= 12:
+        return None
+    return (int(raw) - (ID_OFFSET if flaws.id_not_seq else 0)) // flaws.id_step
+
+
+def set_flaws(app: Starlette, flaws: Flaws) -> None:
+    app.state.flaws = flaws
+
+
+def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
+    open_streams: dict[str, int] = {}
+
+    def current() -> Flaws:
+        return app.state.flaws  # type: ignore[no-any-return]
+
+    def unauthorized() -> Response:
+        headers = {} if current().no_www_authenticate else {"WWW-Authenticate": "Bearer"}
+        return JSONResponse({"detail": "not authenticated"}, 401, headers=headers)
 
     def user_of(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -69,15 +147,24 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         token = token or request.cookies.get("access_token")
         return token.removeprefix("tok-") if token and token.startswith("tok-") else None
 
-    def owned(request: Request) -> Session | Response:
+    def owned(request: Request, stream: bool = False) -> Session | Response:
+        flaws = current()
         user = user_of(request)
-        if user is None:
-            return JSONResponse({"detail": "not authenticated"}, 401)
+        if user is None and not (flaws.no_auth and stream):
+            return unauthorized()
         try:
             sid = str(uuid.UUID(request.path_params["sid"]))
         except ValueError:
+            if flaws.malformed_id_500:
+                return Response("Internal Server Error", 500)
             return JSONResponse({"detail": "malformed session id"}, 422)
         session = sessions.get(sid)
+        if session is not None and user is None:
+            return session  # no_auth
+        if session is not None and session.owner != user and flaws.forbid_foreign:
+            return JSONResponse({"detail": "not your session"}, 403)
+        if session is not None and session.owner != user and flaws.foreign_body_differs:
+            return JSONResponse({"detail": "session belongs to another user"}, 404)
         if session is None or session.owner != user:
             return JSONResponse({"detail": "session not found"}, 404)
         return session
@@ -91,7 +178,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
     async def create(request: Request) -> Response:
         user = user_of(request)
         if user is None:
-            return JSONResponse({"detail": "not authenticated"}, 401)
+            return unauthorized()
         body = await request.body()
         try:
             title = json.loads(body or b"{}").get("title", "")
@@ -100,19 +187,34 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         if not isinstance(title, str):
             return JSONResponse({"detail": "title must be a string"}, 422)
         sid = str(uuid.uuid4())
-        sessions[sid] = Session(owner=user)
+        sessions[sid] = Session(sid=sid, owner=user)
         sessions[sid].publish("pending", 0, "Waiting to start")
-        return JSONResponse({"id": sid, "title": title}, 201)
+        body = {"id": sid, "title": title, "created_at": datetime.now(UTC).isoformat(), "task_id": None}
+        if current().session_without_created_at:
+            body.pop("created_at")
+        return JSONResponse(body, 201)
+
+    async def read(request: Request) -> Response:
+        session = owned(request)
+        if isinstance(session, Response):
+            return session
+        return JSONResponse({"id": session.sid, "title": "", "task_id": None})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
     async def transcribe(request: Request) -> Response:
         session = owned(request)
         if isinstance(session, Response):
             return session
+        if current().transcribe_html_422:
+            return HTMLResponse("<html>\n<head><title>422 Unprocessable Entity</title></head>\n<body>\n"
+                                "<h1>Unprocessable</h1>\n</body></html>", 422)
         try:
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)[:200]}, 422)
-        if session.has_job:
+        if session.has_job and not current().no_409:
             return JSONResponse({"detail": "already has a job"}, 409)
         session.has_job = True
 
@@ -130,63 +232,155 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5) -> Starlette:
         session = owned(request)
         if isinstance(session, Response):
             return session
+        flaws = current()
         latest = session.log[-1]
         etag = f'"{latest.seq}"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(latest.to_json(), media_type="application/json", headers={"ETag": etag})
+        headers = {"Cache-Control": flaws.poll_cache_control} | ({} if flaws.no_etag else {"ETag": etag})
+        if request.headers.get("if-none-match") == etag and not flaws.no_304 and not flaws.no_etag:
+            return Response(status_code=304, headers=headers)
+        return Response(latest.to_json(), media_type="application/json", headers=headers)
+
+    async def streams_me(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return unauthorized()
+        return JSONResponse({"open": open_streams.get(user, 0), "opened_total": 0})
 
     async def stream(request: Request) -> Response:
-        session = owned(request)
+        flaws = current()
+        session = owned(request, stream=True)
         if isinstance(session, Response):
             return session
+        user = session.owner
         raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        last = int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 12 else None
+        if raw and flaws.bad_last_event_id_500 and not raw.isdigit():
+            return Response("Internal Server Error", 500)
+        last = _last_id(raw, flaws)
         if last is not None and session.finished and last >= session.log[-1].seq and not flaws.no_204:
             return Response(status_code=204)
+        if open_streams.get(user, 0) >= CAP and not flaws.no_cap:
+            headers = {} if flaws.cap_no_retry_after else {"Retry-After": "5"}
+            return JSONResponse({"detail": f"at most {CAP} streams per user"}, 429, headers=headers)
+        open_streams[user] = open_streams.get(user, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                open_streams[user] -= 1
 
         async def events() -> AsyncIterator[bytes]:
-            yield encode_retry(1000)
-            # a fresh connection starts at the snapshot (the latest status); a resume after ``last``
-            # (whose log index is last - 1), or at ``last`` itself when the flaw re-sends it
-            start = len(session.log) - 1 if last is None else last - 1 if flaws.duplicate_on_resume else last
+            try:
+                async for chunk in frames():
+                    yield chunk
+            finally:
+                # Starlette cancels the body when the client goes away, so the clean variant releases
+                # at once; the flaw holds the count as a server that notices only at its next write would
+                if flaws.late_release:
+                    asyncio.get_running_loop().call_later(LATE_RELEASE_S, release)
+                else:
+                    release()
+
+        async def frames() -> AsyncIterator[bytes]:
+            if flaws.first_event_delay_s:
+                await asyncio.sleep(flaws.first_event_delay_s)
+            if not flaws.no_retry:
+                yield encode_retry(1000)
+            if last is None:
+                start = len(session.log) - 1  # a fresh connection starts at the snapshot
+            elif flaws.reset_on_resume:
+                yield encode_event(json.dumps({"reason": "last_event_id_not_retained", "requested": last}),
+                                   event="reset")
+                start = len(session.log) - 1
+            else:  # a resume after ``last`` (whose log index is last - 1)
+                start = last - 1 if flaws.duplicate_on_resume else last
             position = max(0, min(start, len(session.log)))
+            sent = 0
+            skip_next = flaws.replay_skips_one and last is not None  # the first status after the id is lost
+            stall_reported = False
             while True:
                 changed = session.changed
                 while position < len(session.log):
                     update = session.log[position]
                     position += 1
+                    sent += 1
+                    if skip_next:
+                        skip_next = False
+                        continue
+                    if flaws.drop_every and sent % flaws.drop_every == 0 and not update.terminal:
+                        continue
                     yield _frame(update, flaws)
+                    if flaws.duplicate_live and sent == 3:
+                        yield _frame(update, flaws)
                     if update.terminal and not flaws.keep_open_after_end:
                         return
                 try:
                     await asyncio.wait_for(changed.wait(), heartbeat_s)
+                    stall_reported = False
                 except TimeoutError:
                     if not flaws.no_heartbeat:
                         yield encode_comment("ping") + b"\n"
+                    latest = session.log[-1]
+                    silent = asyncio.get_running_loop().time() - session.last_publish
+                    if (latest.status == "processing" and silent >= stall_after_s and not stall_reported
+                            and not flaws.no_stalled):
+                        stall_reported = True
+                        yield encode_event(json.dumps({"session_id": session.sid, "seq": latest.seq,
+                                                       "silent_s": round(silent, 1), "reason": "quiet"}),
+                                           event="stalled")
 
         body: AsyncIterator[bytes] = events()
-        headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
-        if flaws.gzip:
-            body = _gzip(body)
+        headers = {"Cache-Control": flaws.cache_control}
+        if not flaws.no_x_accel:
+            headers["X-Accel-Buffering"] = "no"
+        if flaws.content_length:
+            headers["Content-Length"] = "100000000"
+        if flaws.cut_after_s:
+            body = _cut_after(body, flaws.cut_after_s)
+        if flaws.gzip or flaws.gzip_flush:
+            body = _gzip(body, flush=flaws.gzip_flush)
             headers["Content-Encoding"] = "gzip"
         return StreamingResponse(body, headers=headers, media_type=flaws.content_type)
 
     prefix = "/api/v1"
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(f"{prefix}/auth/dev-login", login, methods=["POST"]),
         Route(f"{prefix}/sessions", create, methods=["POST"]),
+        Route(prefix + "/sessions/{sid}", read),
         Route(prefix + "/sessions/{sid}/transcribe", transcribe, methods=["POST"]),
         Route(prefix + "/sessions/{sid}/status", status),
         Route(prefix + "/sessions/{sid}/status/stream", stream),
+        Route(f"{prefix}/streams/me", streams_me),
+        Route("/healthz", healthz),
     ])
+    set_flaws(app, flaws)
+    return app
 
 
-async def _gzip(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """What a GZip middleware does to a stream: compress without flushing, so events wait in deflate."""
+async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterator[bytes]:
+    """What a GZip middleware does to a stream: compress without flushing, so events wait in deflate
+    (``flush``: a sync flush after every write, as nginx's gzip filter does)."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
     async for chunk in body:
-        out = compressor.compress(chunk)
+        out = compressor.compress(chunk) + (compressor.flush(zlib.Z_SYNC_FLUSH) if flush else b"")
         if out:
             yield out
     yield compressor.flush()
+
+
+async def _cut_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """A stream whose connection breaks (no clean end) after ``seconds``: raising mid-body makes uvicorn
+    drop the connection without the final chunk."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    iterator = body.__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ConnectionAbortedError("lifetime flaw: cut") from None
+        yield chunk

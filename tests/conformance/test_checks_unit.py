@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conformance import checks
+from conformance import checks, probes
+from conformance.catalog import CHECKS, select_checks
 from conformance.client import Arrival, StreamRecord
-from conformance.model import CHECKS, CheckResult, Outcome, Report, select_checks
+from conformance.model import CheckResult, Outcome, Report
 from conformance.report import to_json, to_junit
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import Comment, Event, Item, Retry
@@ -95,43 +96,50 @@ class TestIds:
 
     def test_repeated_id_fails(self) -> None:
         rec = record([(0.1, status_event(1, 0)), (0.2, status_event(2, 0.1)), (0.3, status_event(2, 0.2))])
-        assert "do not strictly increase (2 then 2)" in checks.event_ids(rec).message
+        assert "do not strictly increase (2 then 2, a duplicate on the live stream)" in checks.event_ids(rec).message
 
-    def test_gaps_warn(self) -> None:
+    def test_a_gap_on_the_live_stream_fails(self) -> None:
         rec = record([(0.1, status_event(1, 0)), (0.2, status_event(4, 0.1))])
         result = checks.event_ids(rec)
-        assert result.outcome is Outcome.WARN and result.evidence["gaps"] == [(1, 4)]
+        assert result.outcome is Outcome.FAIL and result.evidence["gaps"] == [(1, 4)]
+        assert "2 status(es) lost on the live stream" in result.message
 
 
 class TestHeartbeat:
-    def beats(self, every: float, window: float) -> StreamRecord:
+    def beats(self, every: float, window: float, end: str = "stopped") -> StreamRecord:
         items: list[tuple[float, Item]] = [(0.01, status_event(1, 0, "pending"))]
         t = every
-        while t < window:
+        while t <= window + 1e-9:
             items.append((t, Comment("ping")))
             t += every
-        return record(items, end="window", t_end=window)
+        return record(items, end=end, t_end=items[-1][0])
 
-    def test_measured_interval_passes(self) -> None:
-        result = checks.heartbeat(self.beats(1.0, 5.0), idle_s=5)
+    def test_measured_silence_passes(self) -> None:
+        result = checks.heartbeat(self.beats(1.0, 5.0))
         assert result.outcome is Outcome.PASS and result.metric == pytest.approx(1.0)
 
-    def test_interval_above_30_s_warns(self) -> None:
-        result = checks.heartbeat(self.beats(45.0, 100.0), idle_s=100)
-        assert result.outcome is Outcome.WARN and "every 45.0 s" in result.message
+    def test_a_silence_above_30_s_warns(self) -> None:
+        result = checks.heartbeat(self.beats(45.0, 45.0))
+        assert result.outcome is Outcome.WARN and "a silence of 45.0 s" in result.message
 
-    def test_100_s_of_silence_fails_only_with_a_long_enough_window(self) -> None:
-        silent = record([(0.01, status_event(1, 0, "pending"))], end="window", t_end=120.0)
-        result = checks.heartbeat(silent, idle_s=120)
-        assert result.outcome is Outcome.FAIL and "120 s without a byte" in result.message
-        short = record([(0.01, status_event(1, 0, "pending"))], end="window", t_end=5.0)
-        assert checks.heartbeat(short, idle_s=5).outcome is Outcome.SKIP
-        assert "--idle-s 35" in checks.heartbeat(short, idle_s=5).message
+    def test_no_byte_within_the_limit_fails_naming_the_heartbeat(self) -> None:
+        silent = record([(0.01, status_event(1, 0, "pending"))], end="window", t_end=100.3)
+        result = checks.heartbeat(silent, limit_s=100)
+        assert result.outcome is Outcome.FAIL and result.message.startswith("no heartbeat: 100.3 s without a byte")
 
     def test_a_stricter_limit_applies_sooner(self) -> None:
-        silent = record([(0.01, status_event(1, 0, "pending"))], end="window", t_end=2.5)
-        result = checks.heartbeat(silent, idle_s=2.5, limit_s=2)
+        silent = record([(0.01, status_event(1, 0, "pending"))], end="window", t_end=2.2)
+        result = checks.heartbeat(silent, limit_s=2)
         assert result.outcome is Outcome.FAIL and "2 s idle limit" in result.message
+
+    def test_expect_heartbeat_fails_a_slower_one_early(self) -> None:
+        result = checks.heartbeat(self.beats(20.0, 20.0), limit_s=100, expect_s=15)
+        assert result.outcome is Outcome.FAIL and "slower than --expect-heartbeat-s 15" in result.message
+        assert checks.heartbeat(self.beats(15.2, 15.2), limit_s=100, expect_s=15).outcome is Outcome.PASS
+
+    def test_a_stream_that_ended_before_the_limit_is_not_a_verdict(self) -> None:
+        ended = record([(0.01, status_event(1, 0, "pending"))], end="closed", t_end=3.0)
+        assert checks.heartbeat(ended, limit_s=100).outcome is Outcome.SKIP
 
 
 class TestIdleSurvival:
@@ -168,7 +176,8 @@ class TestResume:
 
     def test_gap(self) -> None:
         result = checks.resume("query", self.first, self.second([5, 6]), 3)
-        assert result.outcome is Outcome.FAIL and "gap after resuming with ?lastEventId=3: ids [4]" in result.message
+        assert result.outcome is Outcome.FAIL
+        assert "the replay after ?lastEventId=3 started at 5: ids [4]" in result.message
 
     def test_duplicate(self) -> None:
         result = checks.resume("header", self.first, self.second([3, 4, 5, 6]), 3)
@@ -197,17 +206,20 @@ def test_headers_rules() -> None:
     bad = record([], headers={"content-type": "text/html", "cache-control": "no-cache", "content-length": "10",
                               "content-encoding": "br"})
     assert checks.content_type(bad).outcome is Outcome.FAIL
-    assert checks.cache_control(bad).outcome is Outcome.WARN  # no no-transform
+    assert checks.cache_control(bad).outcome is Outcome.FAIL  # the contract lists no-transform
+    assert checks.cache_control(bad, required=False).outcome is Outcome.WARN  # elsewhere: advice
     assert "Content-Encoding: br" in checks.content_encoding(bad).message
     assert checks.content_length(bad).outcome is Outcome.FAIL
-    assert checks.x_accel_buffering(bad).outcome is Outcome.WARN
+    assert checks.x_accel_buffering(bad).outcome is Outcome.FAIL
+    assert checks.x_accel_buffering(bad, required=False).outcome is Outcome.WARN
 
 
 def test_select_checks_by_id_and_group() -> None:
     assert select_checks(["resume"]) == ["resume.header", "resume.query", "resume.after-end-204"]
     assert select_checks(["stream.ids,headers.content-type"]) == ["headers.content-type", "stream.ids"]
-    assert select_checks(None) == [c.id for c in CHECKS]
-    with pytest.raises(ValueError, match="--only 'bogus' matches no check; groups: auth, cap"):
+    assert select_checks(None) == [c.id for c in CHECKS if "contract" in c.profiles]
+    assert "stream.payload" not in select_checks(None, "sse") and "timing.first-byte" in select_checks(None, "sse")
+    with pytest.raises(ValueError, match="--only 'bogus' matches no check of the contract profile; groups: auth"):
         select_checks(["bogus"])
 
 
@@ -219,7 +231,7 @@ def test_json_and_junit_outputs() -> None:
                     http_version="HTTP/2", duration_s=1.5, started_at="2026-01-01T00:00:00Z")
     data = json.loads(to_json([report]))
     assert data["ok"] is False and data["counts"] == {"pass": 1, "warn": 1, "fail": 1, "skip": 1}
-    assert data["results"][0] == {"id": "stream.ids", "title": "id on every event, strictly increasing",
+    assert data["results"][0] == {"id": "stream.ids", "title": "ids on every event, +1, no gap or duplicate",
                                   "outcome": "fail", "message": "no ids", "metric": None, "metric_unit": None,
                                   "evidence": {"events": 3}}
     suite = ET.fromstring(to_junit([report])).find("testsuite")
@@ -236,12 +248,118 @@ def test_json_and_junit_outputs() -> None:
 
 
 def test_malformed_input_judgement_ignores_the_cap_but_not_wrong_answers() -> None:
-    from conformance.checks import Probe, malformed
+    from conformance.probes import Probe, malformed
 
     capped = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=429, expect="200"),
               Probe("session id 'x'", "GET", "/s", status=422, expect="4xx")]
     assert malformed(capped).outcome.value == "pass"  # the per-user cap answered: no verdict on the input
     wrong = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=400, expect="200")]
-    assert malformed(wrong).outcome.value == "warn"
+    assert malformed(wrong).outcome.value == "fail"  # the contract: a malformed id counts as absent
     broken = [Probe("Last-Event-ID 'abc'", "GET", "/s", status=500, expect="200")]
     assert malformed(broken).outcome.value == "fail"
+
+
+def test_a_run_that_skipped_everything_is_not_a_pass() -> None:
+    report = Report("http://x", [CheckResult("headers.content-type", Outcome.SKIP, "not measured: stream 404"),
+                                 CheckResult("headers.content-length", Outcome.SKIP, "not measured: stream 404")])
+    assert not report.ok and report.exit_code == 2 and report.summary().startswith("NOTHING CHECKED")
+    assert report.nothing_checked() == ("nothing checked: all 2 selected checks were skipped — "
+                                        "headers.content-type, headers.content-length: not measured: stream 404")
+    passed = Report("http://x", [CheckResult("stream.ids", Outcome.PASS, ""), CheckResult("x", Outcome.SKIP, "")])
+    assert passed.ok and passed.exit_code == 0
+
+
+class TestVerdictsNameTheCause:
+    def ids(self, seqs: list[int]) -> StreamRecord:
+        return record([(0.1 * i, status_event(seq, 0.1 * i)) for i, seq in enumerate(seqs, 1)])
+
+    def test_ids_jumping_by_two_are_reported_as_jumping(self) -> None:
+        result = checks.event_ids(self.ids([2, 4, 6, 8]))
+        assert result.outcome is Outcome.FAIL and result.message.startswith("ids jump by 2")
+
+    def test_a_lost_status_is_reported_as_lost(self) -> None:
+        result = checks.event_ids(self.ids([1, 2, 3, 5, 6, 7, 9]))
+        assert result.outcome is Outcome.FAIL and "2 status(es) lost on the live stream" in result.message
+
+    def test_outside_the_contract_gaps_pass(self) -> None:
+        assert checks.event_ids(self.ids([1, 3, 5]), contract=False).outcome is Outcome.PASS
+
+    def test_a_late_first_event_is_late_not_buffered(self) -> None:
+        late = job([3.0 + 0.25 * i for i in range(6)])
+        late.arrivals[:2] = [Arrival(3.0, T0 + timedelta(seconds=3.0), a.item) for a in late.arrivals[:2]]
+        result = checks.time_to_first_event([late], budget_s=1.0)
+        assert result.outcome is Outcome.FAIL and result.message.startswith("first event late: 3000 ms")
+
+    def test_a_payload_without_timestamp_fails_naming_it(self) -> None:
+        data = json.dumps({"session_id": "s", "seq": 1, "status": "pending", "progress": 0, "message": ""})
+        result = checks.payloads(record([(0.1, Event(data, "status", "1", True))]))
+        assert result.outcome is Outcome.FAIL and "timestamp missing" in result.message
+        no_message = json.dumps({"session_id": "s", "seq": 1, "status": "pending", "progress": 0,
+                                 "timestamp": "2026-01-01T00:00:00Z"})
+        result = checks.payloads(record([(0.1, Event(no_message, "status", "1", True))]))
+        assert "(message missing)" in result.message  # the model's default "" is not what was sent
+
+    def test_an_unneeded_reset_is_reported_as_a_reset(self) -> None:
+        first = record([(0.1, status_event(i, 0.1 * i)) for i in (1, 2, 3)], end="stopped")
+        reset = record([(0.1, Event("{}", "reset", "", False)), (0.1, status_event(1, 0)),
+                        (0.2, status_event(2, 0)), (0.3, status_event(4, 0.3, "completed"))])
+        result = checks.resume("header", first, reset, 3)
+        assert result.outcome is Outcome.FAIL and result.message.startswith("an unneeded event: reset")
+
+
+def test_the_cap_wants_429_with_retry_after_past_the_expected_cap() -> None:
+    assert probes.per_user_cap([200] * 20 + [429], "5", 20).outcome is Outcome.PASS
+    assert probes.per_user_cap([200] * 21, None, 20).outcome is Outcome.FAIL
+    assert "no Retry-After" in probes.per_user_cap([200] * 20 + [429], None, 20).message
+
+
+def test_an_html_error_page_becomes_one_line() -> None:
+    page = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<h1>502</h1></body></html>"
+    assert probes.one_line(page) == "502 Bad Gateway"
+    assert probes.one_line("<p>a\n  b</p>") == "a b"
+
+
+def test_the_checker_sends_only_fields_the_contract_lists() -> None:
+    """The body of POST .../transcribe: every key is in docs/contract.md's row for it."""
+    import re
+    from pathlib import Path
+
+    from conformance.options import CheckOptions
+    from conformance.runner import job_body, job_params, stall_job
+
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text()
+    row = next(line for line in contract.splitlines() if "/transcribe`" in line)
+    listed = set(re.findall(r'"(\w+)"', row.split("|")[1]))
+    for params in (job_params(CheckOptions("http://x")), stall_job(CheckOptions("http://x", stall_after_s=1))):
+        body = job_body(params)
+        assert set(body) <= listed and "speed" not in body, (body, listed)
+    assert set(job_body(job_params(CheckOptions("http://x")))) == {"profile", "steps", "interval_ms"}
+
+
+def test_every_option_exists_in_the_cli_and_the_pytest_plugin() -> None:
+    """One declaration (CheckOptions): the typer command and the plugin are generated from it."""
+    from dataclasses import fields
+
+    import typer
+
+    from conformance import pytest_plugin
+    from conformance.options import CheckOptions
+    from sse_harness.cli import app
+
+    names = {f.name for f in fields(CheckOptions)}
+    command = typer.main.get_command(app).get_command(None, "check")  # type: ignore[attr-defined]
+    assert names | {"output_format", "output", "compare"} == {p.name for p in command.params}
+
+    seen: list[str] = []
+
+    class Group:
+        def addoption(self, *flags: str, **kwargs: object) -> None:
+            seen.append(str(kwargs["dest"]))
+
+    class Parser:
+        def getgroup(self, *args: object) -> Group:
+            return Group()
+
+    pytest_plugin.pytest_addoption(Parser())  # type: ignore[arg-type]
+    assert {d.removeprefix("sse_") for d in seen} == names
+    assert {"steps", "interval_ms", "http2", "header", "cookie", "trigger_cmd", "profile"} <= names

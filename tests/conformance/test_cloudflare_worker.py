@@ -34,7 +34,7 @@ pytestmark = [
     pytest.mark.skipif(_node_major() < 18, reason="needs Node >= 18 (global fetch, Request, Response)"),
 ]
 
-FAST = {"steps": 5, "interval_ms": 200, "idle_s": 2.0, "cap_probe": 0}
+FAST = {"steps": 5, "interval_ms": 200, "idle_s": 2.0, "idle_limit_s": 5.0, "expect_cap": 0}
 
 
 @pytest.fixture

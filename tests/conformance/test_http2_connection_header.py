@@ -83,7 +83,8 @@ async def h2_server(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[str, 
 
 
 async def check(url: str) -> dict[str, tuple[Outcome, str]]:
-    report = await run(CheckOptions(url, trigger="none", session=SESSION, verify=False, idle_s=1.0,
+    report = await run(CheckOptions(url, trigger="none", session=SESSION, insecure=True, idle_s=1.0,
+                                    idle_limit_s=2.0,
                                     only=["stream.open", "headers.connection-h2"]))
     return {r.id: (r.outcome, r.message) for r in report.results}
 

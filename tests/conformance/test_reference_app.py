@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 #: the `api` fixture heartbeats every 1 s; a 2.5 s window sees two beats
 IDLE_S = 2.5
-FAST = {"steps": 6, "interval_ms": 200}
+FAST = {"steps": 6, "interval_ms": 200, "idle_limit_s": 5.0}
 
 
 def user() -> str:
@@ -49,6 +49,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
     result = outcomes(report)
     assert report.ok, report.summary()
     assert result.pop("headers.connection-h2") == "skip" and result.pop("cors.credentials") == "skip"
+    assert result.pop("stream.stalled") == "skip"  # opt-in: test_the_stalled_event below
     assert_all_pass(result)
     assert report.get("heartbeat.interval").metric == pytest.approx(1.0, abs=0.3)  # type: ignore[union-attr]
     assert "after 20 open streams" in report.get("cap.per-user").message  # type: ignore[union-attr]
@@ -56,7 +57,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
 
 
 def test_reference_app_passes_through_the_proxy_in_pass_through_mode(api: ApiProcess, proxy: ThreadedProxy) -> None:
-    report = check(proxy.url, cap_probe=0)
+    report = check(proxy.url, expect_cap=0)
     assert report.ok, report.summary()
     assert outcomes(report)["stream.not-buffered"] == "pass"
     assert proxy.stats.requests > 20, "the checker really went through the proxy"
@@ -117,3 +118,10 @@ def test_cors_with_credentials(start_api: Callable[..., ApiProcess]) -> None:
     assert outcomes(good) == {"cors.credentials": "pass"}, good.results[0].message
     bad = check(server.url, only=["cors"], origin="https://evil.example")
     assert "Access-Control-Allow-Origin is None, must be 'https://evil.example'" in failed(bad)["cors.credentials"]
+
+
+def test_the_stalled_event(start_api: Callable[..., ApiProcess]) -> None:
+    """Contract point 10 on the real stack: a job silent for 2 s with STATUS_STALL_AFTER_S=1."""
+    server = start_api(STATUS_STALL_AFTER_S="1", SSE_HEARTBEAT_S="1")
+    report = check(server.url, only=["stream.stalled"], stall_after_s=1.0)
+    assert outcomes(report) == {"stream.stalled": "pass"}, report.results[0].message

@@ -1,0 +1,187 @@
+"""The mutation suite: for every numbered point and every header of docs/contract.md, a server that breaks
+exactly that point, and the proof that the checker fails it with the check that names the problem.
+
+The servers are one ``contract_app`` on a real uvicorn whose flaws are switched between runs (``set_flaws``):
+the mutant is in the server, never in the checker's expectations. Every run is a full default run (all
+checks of the contract profile), so the assertion "only these checks fail" means something: ``MUST`` fail
+with the given words; ``MAY`` (a consequence that itself names the same cause) fail only with its words;
+nothing else fails. The clean app passes every check with exit 0.
+
+Point 10 (stalled) is opt-in (``--stall-after-s``: it costs twice the target's STATUS_STALL_AFTER_S, 120 s by
+default); the runs here pass 1 s. Not covered by a mutant here (a black-box checker cannot make them happen
+on a remote target): point 7 (a slow reader's send timeout), 8 (SIGTERM) and 11 (Redis down) —
+tests/integration and tests/faults drive the reference app into each. The Connection header on HTTP/2
+has its own HTTP/2 server in test_http2_connection_header.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from conformance import CheckOptions, Outcome, Report, run_sync
+from reference_app.testing import serve_asgi
+from tests.conformance.contract_app import Flaws, create_app, set_flaws
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+HEARTBEAT_S = 0.5
+#: a short job (5 updates 200 ms apart), a 1 s idle window, and a 3 s idle limit: a stream that sends
+#: nothing for 3 s has no heartbeat (the app pings every 0.5 s)
+OPTIONS: dict[str, Any] = {"steps": 5, "interval_ms": 200, "idle_s": 1.0, "idle_limit_s": 3.0}
+#: the app reports a job silent for 1 s as stalled; the opt-in check costs ~4 s, so only where it matters
+STALL = {"stall_after_s": 1.0}
+_users = itertools.count()
+
+
+@dataclass(frozen=True)
+class Mutant:
+    point: str
+    flaws: Flaws
+    must: dict[str, str]
+    may: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+LIVE_LOSS = "on the live stream"
+MUTANTS: dict[str, Mutant] = {
+    # -- the stream's response headers
+    "content-type-text-plain": Mutant("header Content-Type", Flaws(content_type="text/plain; charset=utf-8"),
+                                      {"headers.content-type": "EventSource fails the connection for good"}),
+    "cache-control-no-transform-missing": Mutant("header Cache-Control", Flaws(cache_control="no-cache"),
+                                                 {"headers.cache-control": "lacks no-transform"}),
+    "cache-control-cacheable": Mutant("header Cache-Control", Flaws(cache_control="public, max-age=60"),
+                                      {"headers.cache-control": "a cache may store or coalesce the stream"}),
+    "x-accel-buffering-missing": Mutant("header X-Accel-Buffering", Flaws(no_x_accel=True),
+                                        {"headers.x-accel-buffering": "no X-Accel-Buffering header"}),
+    "content-length": Mutant("header Content-Length", Flaws(content_length=True),
+                             {"headers.content-length": "Content-Length: 100000000 on an endless stream"}),
+    "content-encoding-gzip-flushed": Mutant("header Content-Encoding", Flaws(gzip_flush=True),
+                                            {"headers.content-encoding": "the stream is compressed"}),
+    "content-encoding-gzip-buffered": Mutant(
+        "header Content-Encoding (and buffering)", Flaws(gzip=True),
+        {"headers.content-encoding": "the stream is compressed",
+         "stream.not-buffered": "the stream is gzip-compressed: compression holds events"},
+        may={"timing.first-event": "no event at all within", "idle.survival": "nothing arrived",
+             "heartbeat.interval": "no heartbeat", "resume.header": "gave no event id",
+             "resume.query": "gave no event id", "stream.release": ""}),
+    # -- Authentication
+    "no-auth-on-the-stream": Mutant("Authentication: 401", Flaws(no_auth=True),
+                                    {"auth.unauthenticated": "answered 200 without credentials"}),
+    "401-without-www-authenticate": Mutant("Authentication: WWW-Authenticate", Flaws(no_www_authenticate=True),
+                                           {"auth.unauthenticated": "401 without WWW-Authenticate: Bearer"}),
+    "403-for-a-foreign-session": Mutant("Authentication: 404 for foreign", Flaws(forbid_foreign=True),
+                                        {"auth.cross-user": "other user's stream: 403"}),
+    "404-bodies-differ": Mutant("Authentication: same body", Flaws(foreign_body_differs=True),
+                                {"auth.cross-user": "the bodies differ"}),
+    "500-for-a-malformed-session-id": Mutant("Authentication: 422 for malformed ids", Flaws(malformed_id_500=True),
+                                             {"input.malformed": "got a 5xx"}),
+    # -- Sessions and jobs
+    "no-409-for-a-second-job": Mutant("Sessions and jobs: 409", Flaws(no_409=True),
+                                      {"sessions.api": "a second job answered 202"}),
+    "session-without-created-at": Mutant("Sessions and jobs: the session body",
+                                         Flaws(session_without_created_at=True),
+                                         {"sessions.api": "the contract's body is {id, title, created_at"}),
+    "no-etag": Mutant("Sessions and jobs: ETag", Flaws(no_etag=True), {"poll.etag": "no ETag"}),
+    "no-304": Mutant("Sessions and jobs: 304", Flaws(no_304=True), {"poll.etag": "answered 200, not 304"}),
+    "polling-cacheable": Mutant("Sessions and jobs: Cache-Control", Flaws(poll_cache_control="max-age=60"),
+                                {"poll.etag": "Cache-Control 'max-age=60'"}),
+    # -- A status
+    "no-timestamp": Mutant("A status: timestamp", Flaws(no_timestamp=True),
+                           {"stream.payload": "timestamp missing"}),
+    "event-message": Mutant("2. event: status", Flaws(event_name="message"),
+                            {"stream.payload": "statuses go as 'event: status'"}),
+    "id-not-seq": Mutant("2. id: <seq>", Flaws(id_not_seq=True), {"stream.payload": "differs from its payload's seq"}),
+    # -- 1. at once
+    "no-retry": Mutant("1. retry:", Flaws(no_retry=True), {"stream.retry": "no retry: field"}),
+    "late-first-event": Mutant("1. at once", Flaws(first_event_delay_s=1.5),
+                               {"timing.first-event": "first event late"}),
+    "reset-on-resume": Mutant("1. resume replays", Flaws(reset_on_resume=True),
+                              {"resume.header": "an unneeded event: reset",
+                               "resume.query": "an unneeded event: reset"}),
+    "replay-skips-one": Mutant("1. resume replays every status", Flaws(replay_skips_one=True),
+                               {"resume.header": "started at", "resume.query": "started at"}),
+    "500-for-a-malformed-last-event-id": Mutant("1. malformed id counts as absent", Flaws(bad_last_event_id_500=True),
+                                                {"input.malformed": "got a 5xx"}),
+    # -- 2. ids +1 per session, no gap, no duplicate
+    "no-ids": Mutant("2. id on every event", Flaws(no_ids=True), {"stream.ids": "carry no id"},
+                     may={"resume.header": "gave no event id", "resume.query": "gave no event id"}),
+    "ids-jump-by-2": Mutant("2. seq +1", Flaws(id_step=2), {"stream.ids": "ids jump by 2"}),
+    "drops-every-4th": Mutant("2. never a gap", Flaws(drop_every=4), {"stream.ids": "lost on the live stream"},
+                              may={"resume.header": LIVE_LOSS, "resume.query": LIVE_LOSS}),
+    "duplicate-live": Mutant("2. never twice", Flaws(duplicate_live=True), {"stream.ids": "a duplicate on the live"},
+                             may={"resume.header": LIVE_LOSS, "resume.query": LIVE_LOSS}),
+    "duplicate-on-resume": Mutant("2. never twice (resume)", Flaws(duplicate_on_resume=True),
+                                  {"resume.header": "duplicate events after resuming with Last-Event-ID: ",
+                                   "resume.query": "duplicate events after resuming with ?lastEventId="}),
+    # -- 3. heartbeat
+    "no-heartbeat": Mutant("3. heartbeat", Flaws(no_heartbeat=True), {"heartbeat.interval": "no heartbeat: 3."}),
+    # -- 4. the end
+    "never-ends": Mutant("4. end after the final status", Flaws(keep_open_after_end=True),
+                         {"stream.terminal-close": "still open 2.0 s after the final status"}),
+    "no-204": Mutant("4. 204 past the end", Flaws(no_204=True),
+                     {"resume.after-end-204": "a browser EventSource reconnects forever"}),
+    # -- 5. a stream's end is clean (resumable), not a cut
+    "cut-instead-of-ending": Mutant("5. lifetime end", Flaws(cut_after_s=2.5), {"idle.survival": "cut after 2."},
+                                    options={"idle_s": 3.5}),
+    # -- 6. the per-user cap
+    "no-cap": Mutant("6. 429 past the cap", Flaws(no_cap=True), {"cap.per-user": "no 429 for stream 21"}),
+    "429-without-retry-after": Mutant("6. Retry-After", Flaws(cap_no_retry_after=True),
+                                      {"cap.per-user": "no Retry-After"}),
+    # -- 9. a client that goes away is noticed at once
+    "late-release": Mutant("9. disconnect noticed at once", Flaws(late_release=True),
+                           {"stream.release": "still counted"}),
+    # -- 10. a silent job is reported stalled
+    "no-stalled-event": Mutant("10. event: stalled", Flaws(no_stalled=True),
+                               {"stream.stalled": "no event: stalled came"}, options=STALL),
+}
+
+
+@pytest.fixture(scope="module")
+def app() -> Starlette:
+    return create_app(Flaws(), heartbeat_s=HEARTBEAT_S)
+
+
+@pytest.fixture(scope="module")
+def url(app: Starlette) -> Iterator[str]:
+    with serve_asgi(app) as base:
+        yield base
+
+
+def check(url: str, **options: Any) -> Report:
+    # a user of its own per run: the per-user cap and /streams/me must not count another run's streams
+    return run_sync(CheckOptions(url, dev_login=f"user{next(_users)}", **{**OPTIONS, **options}))
+
+
+def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
+    set_flaws(app, Flaws())
+    report = check(url, **STALL)
+    outcomes = {r.id: r.outcome.value for r in report.results}
+    assert report.exit_code == 0, report.summary()
+    assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"
+    assert set(outcomes.values()) == {"pass"}, outcomes
+    assert report.get("heartbeat.interval").metric == pytest.approx(HEARTBEAT_S, abs=0.25)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_each_mutant_fails_the_check_that_names_it(app: Starlette, url: str, name: str) -> None:
+    mutant = MUTANTS[name]
+    set_flaws(app, mutant.flaws)
+    try:
+        report = check(url, **mutant.options)
+    finally:
+        set_flaws(app, Flaws())
+    failed = {r.id: r.message for r in report.results if r.outcome is Outcome.FAIL}
+    assert report.exit_code == 1, report.summary()
+    assert set(mutant.must) <= set(failed), (name, failed)
+    for check_id, words in mutant.must.items():
+        assert words in failed[check_id], (check_id, failed[check_id])
+    extra = {k: v for k, v in failed.items() if k not in mutant.must}
+    assert set(extra) <= set(mutant.may), (name, extra)
+    for check_id, message in extra.items():
+        assert mutant.may[check_id] in message, (check_id, message)
