@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev browser lint type unit integration e2e clean
+.PHONY: demo test install install-dev system-deps browser lint type unit integration e2e explore clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -20,6 +20,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+## The programs the suite runs for real (nginx, openssl, node, redis-server), through apt-get as root.
+system-deps:
+	@scripts/install-system-deps
+
 ## A browser for the e2e suite: Playwright's own Chromium where it can be downloaded, else the system one.
 browser: $(VENV)/.installed-dev
 	@scripts/install-browser $(PY)
@@ -27,7 +31,7 @@ browser: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(VENV)/bin/sse-harness demo
 
-test: browser
+test: system-deps browser
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -42,6 +46,11 @@ integration: install-dev
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 e2e: browser
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+## The property-based and schema fuzz tests with a random seed (make test runs them derandomized).
+FUZZ_TESTS = tests/security/test_sse_wire_properties.py tests/security/test_openapi_fuzz.py
+explore: install-dev
+	$(PY) -m pytest --hypothesis-profile=explore --hypothesis-show-statistics $(FUZZ_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,17 +2,28 @@
 
 Every service binds a free port and is stopped at the end, whatever happened. ``REDIS_URL`` in the
 environment makes the suite use that server instead of starting an embedded one.
+
+Property-based and schema fuzz tests (hypothesis, schemathesis on top of it) are deterministic here: the
+``deterministic`` profile derives every example from the test itself (``derandomize``), so ``make test``
+gives the same result on every run and machine. ``make explore`` runs them under the ``explore`` profile
+(``--hypothesis-profile=explore``): a random seed per run, to find what the fixed examples miss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import hypothesis
 import pytest
 
+from reference_app.api_client import env_redis_url, login
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, env_redis_url, login
+from reference_app.launcher import ApiProcess, WorkerProcess
 from tests.auth import bearer
+
+hypothesis.settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis.settings.load_profile("deterministic")
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,10 @@ def output_problem(output: Path) -> str | None:
 
 
 def main(options: CheckOptions, *, output_format: str = "text", output: Path | None = None,
-         compare: str | None = None) -> int:
-    err = Console(stderr=True)
+         compare: str | None = None, err: Console | None = None, out: Console | None = None) -> int:
+    """Run the checks and print the report; ``err``/``out`` are the command line's consoles (which never wrap
+    off a terminal), rich's defaults when called from elsewhere."""
+    err = err or Console(stderr=True)
 
     def error(message: str) -> int:
         err.print(Text("error: ", style="red") + Text(message), highlight=False, soft_wrap=True)
@@ -70,7 +72,7 @@ def main(options: CheckOptions, *, output_format: str = "text", output: Path | N
         return 130
 
     if output_format == "text":
-        console = Console(file=output.open("w") if output else sys.stdout, width=None if output is None else 160)
+        console = Console(file=output.open("w"), width=160) if output else (out or Console())
         try:
             if len(reports) == 2:
                 console.print(reports[0].headline(), highlight=False, soft_wrap=True)

@@ -15,8 +15,9 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from e2e.browsers import chromium_overrides
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "img" / "demo-progress.png"
 

@@ -20,8 +20,9 @@ import redis
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
 from e2e.browsers import NoChromium, chromium_overrides
+from reference_app.api_client import login, new_session
 from reference_app.bus.keys import log_key
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from tests.auth import bearer
 
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "test-results" / "e2e"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from reference_app.testing import ApiProcess
+from reference_app.launcher import ApiProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 

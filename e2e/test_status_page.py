@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
-from reference_app.testing import ApiProcess, WorkerProcess, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from simulators.fault_proxy import STREAM_PATH, ThreadedProxy, run_in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]

@@ -42,8 +42,9 @@ from loadtests.options import TRANSPORTS, UsageError, check_output_path, check_r
 from loadtests.slo import SLOError, evaluate, parse_slos
 from loadtests.storm import ClientGroup, run_storm
 from loadtests.system import raise_fd_limit
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, local_stack, wait_until
 from reference_app.worker.publisher import StatusPublisher
 from sse_contract.status import StatusChange
 
@@ -86,18 +87,12 @@ class CapacityRequest:
 
 @contextlib.contextmanager
 def _stack(streams: int, log_dir: Path, workers: int = 1) -> Iterator[tuple[EmbeddedRedis, ApiProcess]]:
-    with EmbeddedRedis() as server:
-        api = ApiProcess(server.url, env={
-            "SSE_MAX_STREAMS_PER_USER": str(streams + 10),
-            "SSE_CONNECTION_TIMEOUT": "3600",
-            "SSE_HEARTBEAT_S": "15",
-            "WEB_CONCURRENCY": str(workers),
-        }, log_path=str(log_dir / "api.log"))
-        api.start(timeout=60)
-        try:
-            yield server, api
-        finally:
-            api.terminate(30)
+    """Embedded Redis and the API (no Celery worker: the bench publishes itself), by the one launcher."""
+    env = {"SSE_MAX_STREAMS_PER_USER": str(streams + 10), "SSE_CONNECTION_TIMEOUT": "3600", "SSE_HEARTBEAT_S": "15",
+           "WEB_CONCURRENCY": str(workers)}
+    with local_stack(env=env, worker=False, log_path=str(log_dir / "api.log"), timeout=60) as stack:
+        assert stack.redis is not None
+        yield stack.redis, stack.api
 
 
 def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: float, message: str) -> None:

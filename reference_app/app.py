@@ -7,6 +7,7 @@ which breaks streaming disconnect handling and multiplies per-stream memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -29,7 +30,7 @@ from reference_app.bus.protocol import StatusBus
 from reference_app.errors import store_unavailable, validation_error
 from reference_app.job_queue import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
-from reference_app.settings import Settings, get_settings
+from reference_app.settings import Settings, get_settings, redact_url
 from reference_app.stream_endpoint import StreamFastPath
 from reference_app.stream_leases import LeaseStore, LocalLeases, RedisLeases
 from reference_app.stream_reads import OpenReads
@@ -37,6 +38,19 @@ from reference_app.stream_registry import StreamRegistry
 from reference_app.streaming import StreamContext
 
 log = logging.getLogger(__name__)
+
+
+async def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
+    """One PING with a short timeout, on a connection of its own (the bus's pool retries for seconds)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
 
 
 def create_app(
@@ -54,6 +68,7 @@ def create_app(
     settings.check_api_secrets()
     metrics = Metrics()
 
+    owns_bus = bus is None
     if bus is None:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set (or run `sse-harness demo` for an embedded Redis)")
@@ -73,11 +88,24 @@ def create_app(
         jobs = InlineJobQueue(bus)
 
     the_bus = bus
+    own_redis = settings.redis_url if owns_bus else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await the_bus.start()
-        await app.state.streams.start()
+        # Redis down at start-up is not fatal (contract point 11): the API binds, answers 503 on /healthz and
+        # on Redis-backed routes, and recovers by itself. The bus then starts in the background, so that
+        # /healthz answers at once instead of after the subscriber's connect timeout.
+        async def start() -> None:
+            await the_bus.start()
+            await app.state.streams.start()
+
+        starting: asyncio.Task[None] | None = None
+        if own_redis is not None and not await redis_answers(own_redis):
+            log.warning("Redis at %s is unreachable: answering 503 on /healthz and Redis-backed routes "
+                        "until it answers", redact_url(own_redis))
+            starting = asyncio.create_task(start(), name="bus-start")
+        else:
+            await start()
         sampler = asyncio.ensure_future(metrics.run_sampler())  # multiprocess mode only; ends at once else
         try:
             yield
@@ -85,6 +113,11 @@ def create_app(
             sampler.cancel()
             app.state.streams.begin_shutdown()
             await app.state.streams.stop()
+            if starting is not None and not starting.done():
+                starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                if starting is not None:
+                    await starting
             await the_bus.stop()
 
     app = ReferenceAPI(title="SSE status reference app", version=__version__, lifespan=lifespan)

@@ -11,72 +11,26 @@ import contextlib
 import os
 import secrets
 import signal
-import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from reference_app.embedded_redis import EmbeddedRedis, free_port
-from reference_app.processes import api_args, celery_worker_args, spawn, stop
+from reference_app.launcher import local_stack
+from reference_app.settings import redact_url
 from sse_client import open_stream
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import Event
 
-console = Console(stderr=False)
+__all__ = ["DemoError", "follow", "run_demo", "run_jobs"]
 
 
-@dataclass
-class DemoStack:
-    url: str
-    redis_url: str
-    processes: list[subprocess.Popen[bytes]]
-
-
-def wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            for p in processes:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args!r} exited with {p.returncode} during start-up")
-            with contextlib.suppress(httpx.HTTPError):
-                if client.get(f"{url}/healthz").status_code == 200:
-                    return
-            time.sleep(0.1)
-    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout:.0f}s")
-
-
-@contextlib.contextmanager
-def demo_stack(host: str, port: int, *, env: dict[str, str] | None = None) -> Iterator[DemoStack]:
-    """Start (embedded Redis,) worker and API; stop all of them on exit, whatever happened."""
-    redis_server: EmbeddedRedis | None = None
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            redis_server = EmbeddedRedis().start()
-            redis_url = redis_server.url
-        child_env = {
-            "REDIS_URL": redis_url,
-            "AUTH_DEV_LOGIN": os.environ.get("AUTH_DEV_LOGIN", "1"),
-            "AUTH_SECRET": os.environ.get("AUTH_SECRET", secrets.token_urlsafe(32)),
-            **(env or {}),
-        }
-        port = port or free_port()
-        processes.append(spawn(celery_worker_args(quiet=True), child_env))
-        processes.append(spawn(api_args(host, port), child_env))
-        url = f"http://{host}:{port}"
-        wait_healthy(url, processes)
-        yield DemoStack(url=url, redis_url=redis_url, processes=processes)
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if redis_server is not None:
-            redis_server.stop()
+class DemoError(RuntimeError):
+    """The demo could not do what it was asked; one line for the user."""
 
 
 async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable[[StatusUpdate], None],
@@ -105,8 +59,10 @@ async def follow(client: httpx.AsyncClient, session_id: str, on_status: Callable
     return final
 
 
-async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realistic") -> bool:
-    """Start ``jobs`` transcriptions and draw their progress; True when every one completed."""
+async def run_jobs(url: str, jobs: int, timeout_s: float, console: Console, profile: str = "realistic",
+                   stop: threading.Event | None = None) -> bool | None:
+    """Start ``jobs`` transcriptions and draw their progress; True when every one completed, None when
+    ``stop`` was set first."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         login = await client.post("/api/v1/auth/dev-login", json={"username": "demo"})
         login.raise_for_status()
@@ -133,9 +89,17 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realis
                                     message=update.message[:40])
                 return on_status
 
-            finals = await asyncio.gather(
-                *(follow(client, sid, updater(task), timeout_s) for sid, task in sessions)
-            )
+            following = asyncio.gather(*(follow(client, sid, updater(task), timeout_s) for sid, task in sessions))
+            watching = asyncio.ensure_future(_until_set(stop))
+            racing: set[asyncio.Future[Any]] = {following, watching}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+            watching.cancel()
+            if not following.done():
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+                return None
+            finals = following.result()
     ok = all(f is not None and f.status.value == "completed" for f in finals)
     for (sid, _), final in zip(sessions, finals, strict=True):
         state = final.status.value if final else "timed out"
@@ -143,31 +107,45 @@ async def run_jobs(url: str, jobs: int, timeout_s: float, profile: str = "realis
     return ok
 
 
-def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: float) -> int:
-    stopping = False
+async def _until_set(event: threading.Event | None) -> None:
+    """Return once ``event`` is set (never, for None): a signal handler's flag, seen from the event loop."""
+    while event is None or not event.is_set():  # noqa: ASYNC110 - a threading.Event, set by a signal handler
+        await asyncio.sleep(0.2)
 
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        with demo_stack(host, port) as stack:
-            console.print(f"Ready: {stack.url}", highlight=False, soft_wrap=True)
-            console.print(f"  Redis: {stack.redis_url}  (dev login on; open {stack.url}/ in a browser)")
-            ok = True
-            if jobs:
-                ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s))
+def run_demo(host: str, port: int, jobs: int, exit_when_done: bool, timeout_s: float, *,
+             console: Console, redis_url: str | None = None) -> int:
+    """Start the stack (``launcher.StartupError`` if it cannot), print ``Ready:`` once our own API answers, run the
+    jobs; the exit code is 0 only if every job completed (with ``--exit-when-done``), or on Ctrl-C/SIGTERM
+    once ready without ``--exit-when-done``. Stopped earlier: ``launcher.Interrupted`` or ``DemoError``."""
+
+    # The handlers only raise a flag; the launcher's waits and the loops below look at it (launcher.py says
+    # why an exception raised from a handler is not safe).
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    env = {
+        "AUTH_DEV_LOGIN": os.environ.get("AUTH_DEV_LOGIN", "1"),
+        "AUTH_SECRET": os.environ.get("AUTH_SECRET", secrets.token_urlsafe(32)),
+    }
+    with local_stack(host, port, redis_url=redis_url, env=env, interrupt=stop) as stack:
+        console.print(f"Ready: {stack.url}")
+        console.print(f"  Redis: {redact_url(stack.redis_url)}  (dev login on; open {stack.url}/ in a browser)")
+        if jobs:
+            try:
+                ok = asyncio.run(run_jobs(stack.url, jobs, timeout_s, console, stop=stop))
+            except httpx.HTTPError as exc:
+                raise DemoError(f"the demo's jobs failed against {stack.url}: {exc}") from None
+            if ok is None:
+                if exit_when_done:
+                    raise DemoError(f"stopped (Ctrl-C or SIGTERM) before the {jobs} jobs ended")
+            else:
                 console.print("all jobs completed" if ok else "some jobs did not complete")
                 if exit_when_done:
                     return 0 if ok else 1
-            while True:
-                for p in stack.processes:
-                    if p.poll() is not None:
-                        console.print(f"[red]{p.args!r} exited ({p.returncode})[/red]")
-                        return 1
-                time.sleep(0.5)
-    except KeyboardInterrupt:
+        while not stop.is_set():
+            if (exited := stack.exited()) is not None:
+                raise DemoError(exited)
+            stop.wait(0.5)
         console.print("stopping…")
         return 0

@@ -18,6 +18,8 @@ from types import TracebackType
 
 import redis
 
+from reference_app.processes import spawn
+
 __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 
 
@@ -44,21 +46,24 @@ class EmbeddedRedis:
     """Start ``redis-server`` on a free loopback port in a temp dir; ``stop()`` kills it and cleans up.
 
     ``appendonly=True`` turns on AOF (fsync every write) so a SIGKILL + ``restart()`` keeps the data,
-    as production should be configured.
+    as production should be configured. The server is a ``processes.spawn`` child: it gets SIGTERM if this
+    process dies, so a crashed demo or test run leaves no ``redis-server`` behind.
     """
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None, maxclients: int = 10000):
+    def __init__(self, *, appendonly: bool = False, port: int | None = None, maxclients: int = 10000,
+                 password: str | None = None):
         self.binary = find_redis_server()
         self.appendonly = appendonly
         self.port = port or free_port()
         self.maxclients = maxclients
+        self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="sse-harness-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
-
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def _args(self) -> list[str]:
         args = [
@@ -72,6 +77,8 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.dir / "redis.log"),
         ]
+        if self.password:
+            args += ["--requirepass", self.password]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
@@ -80,16 +87,17 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         for _attempt in range(3):
-            self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.process = spawn(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if self._wait_ready(timeout):
                 return self
             self._kill()
             self.port = free_port()  # the port may have been taken between probe and bind
         log = (self.dir / "redis.log").read_text(errors="replace") if (self.dir / "redis.log").exists() else ""
-        raise RuntimeError(f"embedded redis-server ({self.binary}) did not start: {log[-2000:]}")
+        last = ([line for line in log.splitlines() if line.strip()] or ["no log"])[-1]
+        raise RuntimeError(f"embedded redis-server ({self.binary}) did not start: {last.strip()}")
 
     def _wait_ready(self, timeout: float) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -110,7 +118,7 @@ class EmbeddedRedis:
     def restart(self, timeout: float = 10.0) -> None:
         """Start again on the same port and dir (reloads the AOF when appendonly is on)."""
         self._kill()
-        self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = spawn(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not self._wait_ready(timeout):
             raise RuntimeError("embedded redis-server did not come back on restart")
 
@@ -125,7 +133,11 @@ class EmbeddedRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

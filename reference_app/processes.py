@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 _PR_SET_PDEATHSIG = 1
@@ -27,15 +28,21 @@ def spawn(
     stderr: int | None = None,
     pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux)."""
+    """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux).
+
+    Only from the main thread: PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so a child
+    started from a worker thread (``asyncio.to_thread``, an executor) would be killed as soon as that thread
+    is retired — an embedded Redis restarted that way died seconds later (tests/faults/test_redis_restart.py).
+    """
     full_env = {**os.environ, **(env or {})}
+    tied = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
     return subprocess.Popen(
         list(args),
         env=full_env,
         stdout=stdout,
         stderr=stderr,
         pass_fds=tuple(pass_fds),
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        preexec_fn=_die_with_parent if tied else None,
     )
 
 

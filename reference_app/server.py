@@ -47,6 +47,10 @@ class GracefulServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        for sock in (sockets or [])[:1]:  # uvicorn names no address for sockets it was handed
+            host, port = sock.getsockname()[:2]
+            logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                                                    host, port)
         if self.send_timeout_s is not None:
             for server in getattr(self, "servers", []):
                 for sock in server.sockets:
@@ -126,7 +130,7 @@ def accept_queues(host: str, port: int, fd: int | None, count: int) -> list[sock
     connections that the event loop has not accepted yet; the rest are dropped and the clients retry their
     SYN after 1, 3, 7, 15 s — measured: 10,000 viewers took 16.5 s to be live again, with 6,000 listen
     overflows. With several sockets the kernel spreads new connections over their queues. An inherited
-    ``fd`` joins the group only if it was bound with SO_REUSEPORT (``reference_app.testing`` binds so);
+    ``fd`` joins the group only if it was bound with SO_REUSEPORT (``reference_app.launcher`` binds so);
     otherwise it is served alone, with a warning.
     """
     if fd is not None:

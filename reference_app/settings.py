@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-insecure-secret-change-me"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class SettingsError(ValueError):
+    """A setting from the environment that cannot be used; the message is one line naming the variable."""
 
 
 class Settings(BaseSettings):
@@ -74,6 +81,53 @@ class Settings(BaseSettings):
             raise ValueError("AUTH_SECRET must be at least 32 characters (HS256 needs a 256-bit key)")
 
 
+def load_settings() -> Settings:
+    """``Settings()``, but a bad value is one ``SettingsError`` line naming the environment variable
+    (``SSE_HEARTBEAT_S=abc: Input should be a valid number ...``) instead of pydantic's multi-line dump."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error.get("loc", ())).upper()
+            value = error.get("input")
+            shown = f"={value}" if isinstance(value, str) and not _secret(name) and len(value) < 60 else ""
+            parts.append(f"{name}{shown}: {error.get('msg', 'invalid')}")
+        raise SettingsError("; ".join(parts)) from None
+    if settings.redis_url:
+        check_redis_url(settings.redis_url, "REDIS_URL")
+    return settings
+
+
+def _secret(name: str) -> bool:
+    return any(word in name for word in ("SECRET", "TOKEN", "PASSWORD", "URL"))
+
+
+def check_redis_url(url: str, name: str = "--redis-url") -> None:
+    """Refuse a URL redis-py cannot use (``http://...``, a port out of range) with one line, before any
+    connection is tried; the URL in the message has its password masked."""
+    from redis.connection import parse_url
+
+    if urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL, got {redact_url(url)!r}")
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+        port = urlsplit(url).port
+    except ValueError as exc:
+        raise SettingsError(f"{name} {redact_url(url)!r} is not a valid Redis URL: {exc}") from None
+    if port == 0:
+        raise SettingsError(f"{name} {redact_url(url)!r}: port must be 1-65535")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for logs and error messages); works on URLs that
+    do not parse too (a port out of range), which are the ones error messages quote."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -13,8 +13,8 @@ import typer
 
 from loadtests.bench import CapacityRequest, run_capacity
 from loadtests.options import UsageError
-from sse_harness.console import err, fail
-from sse_harness.load import stdout_console, typer_parameters
+from sse_harness.console import err, fail, out
+from sse_harness.load import typer_parameters
 
 __all__ = ["bench_capacity"]
 
@@ -23,7 +23,7 @@ def bench_capacity(**values: Any) -> None:
     """Start the reference stack locally, open N streams from a separate process and measure capacity."""
     values["slo"] = list(values.get("slo") or [])
     try:
-        code = run_capacity(CapacityRequest(**values), console=err, out=stdout_console())
+        code = run_capacity(CapacityRequest(**values), console=err, out=out)
     except UsageError as exc:
         raise fail(str(exc)) from exc
     raise typer.Exit(code)

@@ -52,6 +52,7 @@ def check(**values: Any) -> None:
     stream (--profile sse, URL = the stream); exit 0 pass, 1 a check failed, 2 usage error or nothing
     checked."""
     from conformance.cli import main as run_check
+    from sse_harness.console import err, out
 
     output_format = values.pop("output_format")
     output = values.pop("output")
@@ -60,7 +61,7 @@ def check(**values: Any) -> None:
         if row.repeatable and values.get(row.name) is None:
             values[row.name] = []
     raise typer.Exit(run_check(CheckOptions(**values), output_format=output_format, output=output,
-                               compare=compare))
+                               compare=compare, err=err, out=out))
 
 
 check.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]

@@ -8,23 +8,15 @@ plugin makes Locust's ``--sse-*`` arguments from the same rows.
 from __future__ import annotations
 
 import inspect
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from loadtests.options import LoadOptions, OptionRow, UsageError, rows
 from loadtests.runner import LoadRequest, run_load
-from sse_harness.console import err, fail
+from sse_harness.console import err, fail, out
 
-__all__ = ["load", "stdout_console", "typer_parameters"]
-
-
-def stdout_console() -> Console:
-    """Results go to stdout; on a pipe nothing wraps (a table row stays one line in a CI log)."""
-    terminal = sys.stdout.isatty()
-    return Console(soft_wrap=not terminal, width=None if terminal else 10_000)
+__all__ = ["load", "typer_parameters"]
 
 
 def typer_parameters(*classes: type) -> list[inspect.Parameter]:
@@ -59,7 +51,7 @@ def _split(values: dict[str, Any]) -> LoadRequest:
 def load(**values: Any) -> None:
     """Run a Locust SSE load (headless), print the summary, exit 1 if nothing was measured or an SLO failed."""
     try:
-        code, _summary = run_load(_split(values), err, out=stdout_console())
+        code, _summary = run_load(_split(values), err, out=out)
     except UsageError as exc:
         raise fail(str(exc)) from exc
     raise typer.Exit(code)

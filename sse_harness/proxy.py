@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from simulators.fault_proxy.modes import mode_words
+from sse_harness.console import port_option
 
 
 def proxy(
@@ -15,7 +16,7 @@ def proxy(
         "--mode", "-m",
         help="fault, repeatable: " + ", ".join(mode_words()))] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port)")] = 8080,
+    port: Annotated[int, port_option()] = 8080,
 ) -> None:
     """Fault-injecting HTTP proxy in front of UPSTREAM (buffering, gzip, idle cuts, 502/503, ...)."""
     from simulators.fault_proxy import main as run_proxy

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from reference_app.embedded_redis import free_port
-from reference_app.testing import wait_until
+from reference_app.launcher import wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CONF = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "nginx.conf"

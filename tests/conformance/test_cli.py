@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reference_app.testing import wait_until
+from reference_app.launcher import wait_until
 from sse_harness.cli import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -173,7 +173,7 @@ def test_a_refused_token_is_one_line_without_a_never_awaited_coroutine(demo: str
 
 def test_an_html_422_from_transcribe_is_one_line(tmp_path: Path) -> None:
     """A target that refuses the job with an HTML page: one line naming the status, before any verdict."""
-    from reference_app.testing import serve_asgi
+    from reference_app.launcher import serve_asgi
     from tests.conformance.contract_app import Flaws, create_app
 
     with serve_asgi(create_app(Flaws(transcribe_html_422=True))) as url:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.api_client import login, new_session
+from reference_app.launcher import ApiProcess, wait_until
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE.parents[1] / "docs" / "deploy" / "cloudflare-worker.js"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from reference_app.testing import serve_asgi, wait_until
+from reference_app.launcher import serve_asgi, wait_until
 from simulators.fault_proxy import CONTROL_PATH, FaultProxy, ProxyMode, run_in_thread
 from sse_contract.wire import Event, SSEDecoder
 

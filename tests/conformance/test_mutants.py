@@ -25,7 +25,7 @@ import pytest
 from starlette.applications import Starlette
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.testing import serve_asgi
+from reference_app.launcher import serve_asgi
 from tests.conformance.contract_app import Flaws, create_app, set_flaws
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

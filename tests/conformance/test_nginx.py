@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.testing import ApiProcess
+from reference_app.launcher import ApiProcess
 from tests.conformance.helpers import assert_all_pass
 from tests.conformance.nginx_server import CONF, NGINX, nginx, replace_once
 

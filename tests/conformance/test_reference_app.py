@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.testing import ApiProcess
+from reference_app.launcher import ApiProcess
 from simulators.fault_proxy import ProxyMode, ThreadedProxy, run_in_thread
 from tests.conformance.helpers import assert_all_pass
 

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.testing import serve_asgi, wait_until
+from reference_app.launcher import serve_asgi, wait_until
 from sse_harness.cli import app as cli
 from tests.conformance.nginx_server import CONF, NGINX, nginx, replace_once
 from tests.conformance.sse_servers import create_app

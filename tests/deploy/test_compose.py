@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from reference_app.settings import Settings
-from reference_app.testing import ApiProcess, WorkerProcess, wait_until
 from tests.deploy.entrypoints import check_entry_point, locust_argv_for_repo, resolve_image_path
 from tests.deploy.files import (
     COMPOSE,

@@ -14,8 +14,9 @@ import pytest
 
 from conftest import bearer
 from loadtests.percentiles import percentile
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session
+from reference_app.launcher import ApiProcess, WorkerProcess
 from tests.faults.observe import metrics
 from tests.faults.streams import LoopThread, contiguous, open_many, until
 

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from conftest import bearer
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 from tests.faults.observe import metrics, rss_mb, subscribers
 from tests.faults.streams import open_many
 

@@ -18,8 +18,9 @@ import pytest
 import redis
 
 from conftest import bearer
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import TEST_SECRET, ApiProcess, login, new_session, wait_until
+from reference_app.launcher import TEST_SECRET, ApiProcess, wait_until
 
 pytestmark = pytest.mark.fault
 

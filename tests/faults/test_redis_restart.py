@@ -22,9 +22,10 @@ import pytest
 import redis
 
 from conftest import bearer
+from reference_app.api_client import login, new_session
 from reference_app.bus import keys
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from tests.faults.observe import metrics
 from tests.faults.streams import Follower, contiguous, open_many, until
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, login, new_session
+from reference_app.launcher import ApiProcess
 from tests.faults.streams import open_many
 
 pytestmark = pytest.mark.fault

@@ -26,7 +26,8 @@ import pytest
 
 from conftest import bearer
 from loadtests.percentiles import percentile
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session, wait_until
+from reference_app.api_client import login, new_session
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from reference_app.worker.publisher import StatusPublisher
 from sse_contract.status import StatusChange
 from tests.faults.observe import established_from, metrics, rss_mb, subscribers

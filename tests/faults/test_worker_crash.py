@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 from conftest import bearer
+from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
-from reference_app.testing import ApiProcess, WorkerProcess, login, new_session
+from reference_app.launcher import ApiProcess, WorkerProcess
 from tests.faults.streams import LoopThread, open_many, until
 from tests.faults.test_redis_restart import logged_seqs, start_jobs
 

@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from conftest import bearer
-from reference_app.testing import ApiProcess, login
+from reference_app.api_client import login
+from reference_app.launcher import ApiProcess
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ import pytest
 import redis
 
 from conftest import bearer
+from reference_app.api_client import StreamResult, collect_stream, login, new_session
 from reference_app.bus import keys
-from reference_app.testing import ApiProcess, StreamResult, collect_stream, login, new_session, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 from sse_contract.status import StatusChange
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reference_app.testing import serve_asgi
+from reference_app.launcher import serve_asgi
 from simulators.fault_proxy import STREAM_PATH, run_in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -26,11 +26,12 @@ import psutil
 import pytest
 import redis
 
+from reference_app.api_client import login
 from reference_app.bus import keys
 from reference_app.bus.message import BusMessage
 from reference_app.embedded_redis import free_port
+from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from reference_app.processes import spawn, stop
-from reference_app.testing import ApiProcess, WorkerProcess, login, wait_until
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import Event, SSEDecoder
 

@@ -21,8 +21,8 @@ import redis
 
 from reference_app.app import create_app
 from reference_app.embedded_redis import EmbeddedRedis
+from reference_app.launcher import wait_until
 from reference_app.stream_reads import OpenReads
-from reference_app.testing import wait_until
 from sse_contract.status import StatusChange
 from tests.asgi.harness import StreamCall, auth_header, make_settings
 

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from reference_app.testing import ApiProcess
+from reference_app.launcher import ApiProcess
 
 pytestmark = pytest.mark.integration
 

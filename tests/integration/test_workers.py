@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from conftest import bearer
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.api_client import login, new_session
+from reference_app.launcher import ApiProcess, wait_until
 from tests.security.test_cap_race import CAP, CONTENDERS, race
 
 pytestmark = pytest.mark.integration

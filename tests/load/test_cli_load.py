@@ -10,7 +10,6 @@ and passed ``gaps=0``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import os
 import subprocess
@@ -25,12 +24,6 @@ from loadtests.runner import LoadRequest, locust_command
 
 pytestmark = pytest.mark.unit
 
-#: One line needs a console that does not wrap at 80 columns off a terminal: that convention is
-#: sse_harness/console.py's (``make_console``, issue 11 item 3, its own branch). Until it is merged the long
-#: messages wrap, and these tests are expected to fail (strict: once it is in, they must pass).
-_console_unwraps = pytest.mark.xfail(
-    not hasattr(importlib.import_module("sse_harness.console"), "make_console"), strict=True,
-    reason="sse_harness.console still wraps stderr at 80 columns off a terminal")
 
 HOST = ["--host", "http://127.0.0.1:9"]
 #: Generous: the CLI starts (imports typer, rich, pydantic) and must refuse without starting Locust.
@@ -109,7 +102,6 @@ def test_load_bad_inputs_exit_2_with_the_message_before_locust_starts() -> None:
     assert not hard, "\n".join(hard)
 
 
-@_console_unwraps
 def test_load_bad_inputs_are_one_line() -> None:
     _, wrapped = _refusals(["load", *HOST], LOAD_CASES)
     assert not wrapped, "\n".join(wrapped)
@@ -138,7 +130,6 @@ def test_bench_capacity_bad_inputs_exit_2_with_the_message_before_the_stack_star
     assert not hard, "\n".join(hard)
 
 
-@_console_unwraps
 def test_bench_capacity_bad_inputs_are_one_line() -> None:
     _, wrapped = _refusals(["bench", "capacity"], BENCH_CASES)
     assert not wrapped, "\n".join(wrapped)

@@ -20,7 +20,7 @@ import pytest
 
 from loadtests.options import LoadOptions
 from loadtests.runner import LoadRequest, run_load
-from reference_app.testing import ApiProcess, wait_until
+from reference_app.launcher import ApiProcess, wait_until
 
 pytestmark = pytest.mark.load
 

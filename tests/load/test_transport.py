@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loadtests.transport import ConnectFailed, RawConnection, Target
-from reference_app.testing import serve_asgi
+from reference_app.launcher import serve_asgi
 
 pytestmark = pytest.mark.integration
 

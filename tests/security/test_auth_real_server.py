@@ -21,8 +21,9 @@ import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 
 from conftest import bearer
+from reference_app.api_client import new_session
+from reference_app.launcher import TEST_SECRET, ApiProcess
 from reference_app.settings import DEFAULT_SECRET
-from reference_app.testing import TEST_SECRET, ApiProcess, new_session
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +127,7 @@ def test_another_users_session_and_a_missing_one_are_indistinguishable(
         status = httpx.get(f"{api.url}/api/v1/sessions/{sid}/status", headers=bearer(alice), timeout=5).json()
         return bool(status["seq"] == final_seq and status["status"] == "completed")
 
-    from reference_app.testing import wait_until
+    from reference_app.launcher import wait_until
 
     wait_until(finished, 20, message="alice's job to finish")
     missing = str(uuid.uuid4())

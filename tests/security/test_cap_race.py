@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from conftest import bearer
-from reference_app.testing import ApiProcess, login, new_session, wait_until
+from reference_app.api_client import login, new_session
+from reference_app.launcher import ApiProcess, wait_until
 from tests.faults.streams import request_bytes
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from conftest import bearer
-from reference_app.testing import TEST_SECRET, ApiProcess, new_session
+from reference_app.api_client import new_session
+from reference_app.launcher import TEST_SECRET, ApiProcess
 from sse_contract.wire import Event, SSEDecoder
 
 pytestmark = pytest.mark.integration

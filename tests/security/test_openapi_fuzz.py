@@ -20,7 +20,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from reference_app.testing import TEST_SECRET, ApiProcess, login
+from reference_app.api_client import login
+from reference_app.launcher import TEST_SECRET, ApiProcess
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,10 @@ import jwt
 import pytest
 
 from conftest import bearer
+from reference_app.api_client import collect_stream, login, new_session
+from reference_app.launcher import TEST_SECRET, ApiProcess
 from reference_app.processes import api_args
 from reference_app.settings import DEFAULT_SECRET, Settings
-from reference_app.testing import TEST_SECRET, ApiProcess, collect_stream, login, new_session
 from reference_app.worker.celery_app import make_celery
 
 pytestmark = pytest.mark.integration
