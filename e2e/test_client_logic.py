@@ -129,15 +129,84 @@ def test_own_retries_back_off_with_equal_jitter_and_stop(harness: Any, random: f
     assert state(page)["connectionStatus"] == "polling"
 
 
-@pytest.mark.parametrize(("code", "text"), [(401, "HTTP 401"), (403, "HTTP 403"), (404, "HTTP 404")])
-def test_auth_and_missing_session_stop_everything(harness: Any, code: int, text: str) -> None:
-    """A CLOSED stream whose diagnostic GET answers 401/403/404 ends in ``error`` with nothing left
-    scheduled: no timer, no second EventSource."""
-    page = harness({}, answers=[[code, {"detail": "nope"}]])
+def fire(page: Page, ms: int) -> int:
+    """Run the live timers of exactly ``ms`` (one kind: a probe, a poll) and let their fetches answer."""
+    count: int = page.evaluate(
+        "(ms) => h.liveTimers().filter(t => t.ms === ms).map(t => { t.live = false; t.fn(); }).length", ms)
+    page.evaluate("h.settle()")
+    return count
+
+
+def test_refused_stream_polls_at_once_and_keeps_retrying_the_stream(harness: Any) -> None:
+    """Issue 11.8: the stream is refused (CLOSED) but ``GET .../status`` answers 200 -> ``polling`` at once
+    with the polled status, while the stream is retried on the backoff schedule as probes: exactly
+    ``reconnectAttempts`` of them, then one per ``sseProbeIntervalMs``. Polls in this phase do not move the
+    resume point (the stream resumes after the last event it delivered); a probe that opens ends polling."""
+    page = harness({"reconnectAttempts": 3, "reconnectDelay": 100, "maxReconnectDelayMs": 250,
+                    "pollIntervalMs": 500, "sseProbeIntervalMs": 60_000},
+                   answers=[[200, SNAPSHOT], [200, {**SNAPSHOT, "seq": 8, "progress": 40.0}]], random=1.0)
+    page.evaluate("""(s) => { h.last().readyState = 1; h.last().emit('open');
+        h.last().emit('status', { data: JSON.stringify({...s, seq: 5}), lastEventId: '5' }); }""", SNAPSHOT)
     page.evaluate("h.last().readyState = 2; h.last().emit('error')")
     page.evaluate("h.settle()")
     current = state(page)
-    assert current["connectionStatus"] == "error" and text in current["error"] and "nope" in current["error"]
+    assert current["connectionStatus"] == "polling" and current["status"]["seq"] == 7
+    assert sorted(page.evaluate("h.liveTimers().map(t => t.ms)")) == [100, 500]  # probe (backoff), poll
+
+    assert fire(page, 500) == 1  # a poll, conditional on the diagnostic GET's ETag
+    assert page.evaluate("h.fetches[1].headers['If-None-Match']") == '"7"'
+    current = state(page)
+    assert current["status"]["seq"] == 8 and current["lastEventId"] == "5"
+
+    for expected_ms in (100, 200, 250):  # backoff 1, 2, 4 x 100 ms capped at 250, random = 1.0
+        assert fire(page, expected_ms) == 1
+        assert page.evaluate("h.last().url") == "/api/v1/sessions/s1/status/stream?lastEventId=5"
+        assert state(page)["connectionStatus"] == "polling"  # a probe never shows "reconnecting"
+        page.evaluate("h.last().readyState = 2; h.last().emit('error')")
+        assert page.evaluate("h.last().closed") is True
+    assert page.evaluate("h.sources.length") == 4  # 1 + reconnectAttempts
+    assert 60_000 in page.evaluate("h.liveTimers().map(t => t.ms)")
+
+    assert fire(page, 60_000) == 1
+    page.evaluate("h.last().readyState = 1; h.last().emit('open')")
+    assert state(page)["connectionStatus"] == "connected"
+    assert page.evaluate("h.liveTimers().length") == 0  # polling stopped with the stream back
+
+
+def test_refused_stream_without_polling_retries_then_says_why(harness: Any) -> None:
+    """With ``enablePollingFallback: false`` a refused stream is retried (``reconnecting``) and, once the
+    attempts are spent, ends in ``error`` with the reason ``unavailable``."""
+    page = harness({"enablePollingFallback": False, "reconnectAttempts": 1, "reconnectDelay": 100},
+                   answers=[[200, SNAPSHOT]], random=1.0)
+    page.evaluate("h.last().readyState = 2; h.last().emit('error')")
+    page.evaluate("h.settle()")
+    assert state(page)["connectionStatus"] == "reconnecting"
+    assert fire(page, 100) == 1
+    page.evaluate("h.last().readyState = 2; h.last().emit('error')")
+    page.evaluate("h.settle()")
+    current = state(page)
+    assert current["connectionStatus"] == "error" and current["errorReason"] == "unavailable"
+    assert "polling is turned off" in current["error"]
+    assert page.evaluate("h.liveTimers().length") == 0
+
+
+@pytest.mark.parametrize(("code", "reason", "words"), [
+    (401, "unauthorized", "Sign in first"),
+    (403, "forbidden", "not allowed to see this session"),
+    (404, "not-found", "No such session"),
+    (422, "not-found", "No such session"),
+])
+def test_auth_and_missing_session_stop_everything(harness: Any, code: int, reason: str, words: str) -> None:
+    """A CLOSED stream whose diagnostic GET answers 401/403/404/422 ends in ``error`` with nothing left
+    scheduled: no timer, no second EventSource. The message is plain words with the status code and never
+    the API's body (its ``detail`` is written for developers)."""
+    page = harness({}, answers=[[code, {"detail": "send Authorization: Bearer <token>"}]])
+    page.evaluate("h.last().readyState = 2; h.last().emit('error')")
+    page.evaluate("h.settle()")
+    current = state(page)
+    assert current["connectionStatus"] == "error" and current["errorReason"] == reason
+    assert words in current["error"] and f"(HTTP {code})" in current["error"]
+    assert "Bearer" not in current["error"] and "{" not in current["error"]
     assert page.evaluate("h.liveTimers().length") == 0
     assert page.evaluate("h.sources.length") == 1
 
@@ -170,8 +239,9 @@ def test_reset_accepts_the_snapshot_and_stale_events_are_skipped(harness: Any) -
     assert current["status"]["seq"] == 3 and current["lastEventId"] == "3"
 
 
-def test_terminal_status_and_disconnected_render_together(harness: Any) -> None:
-    """A burst ending in ``completed`` renders once: the terminal status with ``disconnected``."""
+def test_terminal_status_and_finished_render_together(harness: Any) -> None:
+    """A burst ending in ``completed`` renders once: the terminal status with ``finished`` (the job ended;
+    ``disconnected`` is kept for a stop by the user or a hidden tab)."""
     page = harness({})
     page.evaluate("h.last().readyState = 1; h.last().emit('open'); h.frame(); h.renders.length = 0")
     page.evaluate("""(s) => { for (let seq = 8; seq <= 30; seq++) h.last().emit('status', {
@@ -181,7 +251,7 @@ def test_terminal_status_and_disconnected_render_together(harness: Any) -> None:
     page.evaluate("h.frame()")
     renders = page.evaluate("h.renders")
     assert len(renders) == 1
-    assert renders[0]["status"]["status"] == "completed" and renders[0]["connectionStatus"] == "disconnected"
+    assert renders[0]["status"]["status"] == "completed" and renders[0]["connectionStatus"] == "finished"
     assert page.evaluate("h.liveTimers().length") == 0
 
 
@@ -206,3 +276,14 @@ def test_bad_query_parameter_is_shown_on_the_page(stack: ApiProcess, page: Page)
     page.get_by_test_id("error").wait_for()
     assert page.get_by_test_id("connection-status").inner_text() == "error"
     assert "reconnectAttempts must be a non-negative integer" in page.get_by_test_id("error").inner_text()
+
+
+def test_polling_only_moves_the_resume_point(harness: Any) -> None:
+    """With SSE off there is no stream to resume: polls set ``lastEventId`` to the polled seq (as before
+    issue 11.8; only the retries of a refused stream keep it at the last streamed event)."""
+    page = harness({"enableSSE": False, "pollIntervalMs": 100}, answers=[[200, SNAPSHOT]])
+    page.evaluate("h.settle()")
+    current = state(page)
+    assert current["connectionStatus"] == "polling" and current["lastEventId"] == "7"
+    assert page.evaluate("h.sources.length") == 0
+    assert page.evaluate("h.liveTimers().map(t => t.ms)") == [100]  # the next poll, no probe

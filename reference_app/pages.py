@@ -8,7 +8,7 @@ Content-Security-Policy keeps the pages script-from-self only.
 
 from __future__ import annotations
 
-import uuid
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -31,8 +31,13 @@ PAGE_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(TEMPLATES_DIR / name, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+def _page(name: str, status_code: int = 200) -> FileResponse:
+    return FileResponse(TEMPLATES_DIR / name, status_code=status_code, media_type="text/html; charset=utf-8",
+                        headers=PAGE_HEADERS)
+
+
+#: A session id as the API writes it (``str(uuid4())``); demo-view.js checks the same pattern.
+SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 @router.get("/")
@@ -42,10 +47,12 @@ async def index_page() -> FileResponse:
 
 
 @router.get("/sessions/{session_id}")
-async def session_page(session_id: uuid.UUID) -> FileResponse:
+async def session_page(session_id: str) -> FileResponse:
     """Live status of one session; client options come from the query string (see docs/browser-client.md).
-    Ownership is not checked here: the API behind the page answers 401/404 and the page shows it."""
-    return _page("session.html")
+    Ownership is not checked here: the API behind the page answers 401/404 and the page shows it in words.
+    A malformed id is a 404 with the same page, which says "no such session" (FastAPI's 422 JSON body is
+    for API clients, not for someone who followed a broken link)."""
+    return _page("session.html", 200 if SESSION_ID.fullmatch(session_id) else 404)
 
 
 def mount(app: FastAPI) -> None:

@@ -1,5 +1,5 @@
 // The demo index: dev login, create a session, start a simulated transcription, open its status page.
-// Errors from the API are shown with the API's own reason; nothing here needs a framework.
+// Errors from the API are shown in words (a 422 names the form field); nothing here needs a framework.
 const API = "/api/v1";
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const errorBox = $("index-error");
@@ -9,27 +9,46 @@ function showError(message) {
   errorBox.textContent = message ?? "";
 }
 
+/** Form labels for the fields the API names in a 422 (`loc` = ["body", field]). */
+const LABELS = { username: "Username", title: "Title", profile: "Profile", steps: "Steps",
+  interval_ms: "Interval (ms)", fail_at: "Fail at step" };
+
+/** An API error in words for the person filling in the form (never the JSON body). */
 async function reason(response) {
+  if (response.status === 401) return "Sign in first (step 1), then start the transcription.";
+  let detail = null;
   try {
-    const body = await response.json();
-    if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail)) {
-      return body.detail.map((e) => `${(e.loc ?? []).slice(1).join(".") || "body"}: ${e.msg}`).join("; ");
-    }
+    detail = (await response.json()).detail;
   } catch {
-    // fall through to the status line
+    // not JSON: the status code says enough
   }
-  return `HTTP ${response.status}`;
+  if (Array.isArray(detail)) {
+    const problems = detail.map((e) => {
+      const field = (e.loc ?? []).slice(1).join(".");
+      const msg = String(e.msg ?? "invalid").replace(/^Value error, /, ""); // pydantic's prefix for validators
+      return field ? `${LABELS[field] ?? field}: ${msg}` : msg;
+    });
+    return `Check the form: ${problems.join("; ")}.`;
+  }
+  if (typeof detail === "string" && detail.length <= 200) {
+    return `The server refused: ${detail} (HTTP ${response.status}).`;
+  }
+  return `The server answered HTTP ${response.status}; try again in a moment.`;
 }
 
 async function api(path, body) {
-  const response = await fetch(`${API}${path}`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`${path}: ${await reason(response)}`);
+  let response;
+  try {
+    response = await fetch(`${API}${path}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Cannot reach the server; check that it is running and try again.");
+  }
+  if (!response.ok) throw new Error(await reason(response));
   return response.json();
 }
 

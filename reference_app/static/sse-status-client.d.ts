@@ -1,11 +1,18 @@
 // Types for sse-status-client.js (the module itself is plain JavaScript, served with no build step).
 
 export type ConnectionStatusName =
-  | "connecting" | "connected" | "reconnecting" | "polling" | "disconnected" | "error";
+  | "connecting" | "connected" | "reconnecting" | "polling" | "disconnected" | "finished" | "error";
 
 export declare const ConnectionStatus: Readonly<{
   CONNECTING: "connecting"; CONNECTED: "connected"; RECONNECTING: "reconnecting";
-  POLLING: "polling"; DISCONNECTED: "disconnected"; ERROR: "error";
+  POLLING: "polling"; DISCONNECTED: "disconnected"; FINISHED: "finished"; ERROR: "error";
+}>;
+
+/** Why the client is in `error`: 401, 403, 404/410/422, or no stream with polling turned off. */
+export type ErrorReasonName = "unauthorized" | "forbidden" | "not-found" | "unavailable";
+
+export declare const ErrorReason: Readonly<{
+  UNAUTHORIZED: "unauthorized"; FORBIDDEN: "forbidden"; NOT_FOUND: "not-found"; UNAVAILABLE: "unavailable";
 }>;
 
 export declare const TERMINAL_STATUSES: readonly ["completed", "failed"];
@@ -46,7 +53,10 @@ export declare const DEFAULT_OPTIONS: Readonly<StatusClientOptions>;
 export interface StatusClientState {
   readonly status: StatusUpdate | null;
   readonly connectionStatus: ConnectionStatusName;
+  /** A message for the user (plain words and the HTTP status), set only in `error`. */
   readonly error: string | null;
+  /** Why: set exactly when `error` is. */
+  readonly errorReason: ErrorReasonName | null;
   readonly isConnected: boolean;
   readonly lastEventId: string | null;
 }

@@ -6,7 +6,7 @@
  *   import { createStatusClient } from "/static/sse-status-client.js";
  *   const client = createStatusClient(sessionId, { reconnectAttempts: 5 });
  *   const unsubscribe = client.subscribe((state) => render(state));
- *   // state: { status, connectionStatus, error, isConnected, lastEventId }
+ *   // state: { status, connectionStatus, error, errorReason, isConnected, lastEventId }
  *   client.disconnect();   // or client.reconnect()
  *
  * Why it is written this way (docs/browser-client.md has the full story and the state diagram):
@@ -14,12 +14,15 @@
  *   error): opening another stream then is the classic duplicate-connection bug. The client takes over only
  *   when the browser gave up (readyState CLOSED: a 204/401/404/502/503/524 answer or a wrong content type).
  * - EventSource hides the HTTP status of a failed connection. After a CLOSED error the client asks
- *   `GET .../status` with fetch: 401/403/404 there means the stream failed for the same reason, so it goes
- *   to `error` without a retry loop; a terminal status means the job ended (the stream's 204); anything
- *   else (a proxy 5xx, a network error) is transient and is retried with backoff.
+ *   `GET .../status` with fetch: 401/403/404 (or 422 for a malformed id) there means the stream failed for
+ *   the same reason, so it goes to `error` without a retry loop; a terminal status means the job ended
+ *   (the stream's 204). A 200 means the API works and only the stream is refused (a proxy 5xx on the
+ *   stream path, 429): the client shows live status by polling at once while it retries the stream on its
+ *   backoff. Anything else (5xx, a network error) is transient and is retried with backoff.
  * - Every error of the stream, the browser's own retries included, spends one of `reconnectAttempts`; a
  *   successful open refills them. When they run out the client polls `GET .../status` with If-None-Match,
  *   and re-probes the stream every `sseProbeIntervalMs`.
+ * - A job that ended is `finished` (not `disconnected`, which is a stop by the user or a hidden tab).
  * - Renders are batched to one per animation frame (latest state wins); the terminal status is part of the
  *   last flush, so it is never skipped.
  * - A tab hidden for longer than `hiddenGraceMs` gives its connection back; visible again, it resumes at
@@ -32,7 +35,16 @@ export const ConnectionStatus = Object.freeze({
   RECONNECTING: "reconnecting",
   POLLING: "polling",
   DISCONNECTED: "disconnected",
+  FINISHED: "finished",
   ERROR: "error",
+});
+
+/** Why the client is in `error`, for a page that words or styles it (`state.errorReason`). */
+export const ErrorReason = Object.freeze({
+  UNAUTHORIZED: "unauthorized",
+  FORBIDDEN: "forbidden",
+  NOT_FOUND: "not-found",
+  UNAVAILABLE: "unavailable",
 });
 
 export const TERMINAL_STATUSES = Object.freeze(["completed", "failed"]);
@@ -71,6 +83,7 @@ const INITIAL_STATE = Object.freeze({
   status: null,
   connectionStatus: ConnectionStatus.CONNECTING,
   error: null,
+  errorReason: null,
   isConnected: false,
   lastEventId: null,
 });
@@ -113,22 +126,22 @@ function isStatusUpdate(value) {
     typeof value.status === "string" && typeof value.progress === "number";
 }
 
-async function errorDetail(response) {
-  try {
-    const body = await response.json();
-    if (body && typeof body.detail === "string") return body.detail;
-  } catch {
-    // not JSON: the status code says enough
+/** `{reason, message}` for an answer that retrying cannot fix, or null when retrying may help. The message
+ * is for the person looking at the page: plain words and the status code, never the API's JSON body (its
+ * `detail` is written for developers: "send Authorization: Bearer <token> or ..."). */
+function permanentFailure(code) {
+  if (code === 401) {
+    return { reason: ErrorReason.UNAUTHORIZED,
+      message: "Sign in first: you are not signed in, or your sign-in has expired (HTTP 401)." };
   }
-  return "";
-}
-
-/** The message for an answer that retrying cannot fix, or null when retrying may help. */
-function permanentFailure(code, detail) {
-  const suffix = detail ? `: ${detail}` : "";
-  if (code === 401) return `Not signed in (HTTP 401)${suffix}. Sign in and reload the page.`;
-  if (code === 403) return `Not allowed to see this session (HTTP 403)${suffix}.`;
-  if (code === 404) return `Session not found (HTTP 404)${suffix}.`;
+  if (code === 403) {
+    return { reason: ErrorReason.FORBIDDEN, message: "You are not allowed to see this session (HTTP 403)." };
+  }
+  if (code === 404 || code === 410 || code === 422) {
+    // 422: the id in the URL is not a session id at all; to a user that is the same "no such session".
+    return { reason: ErrorReason.NOT_FOUND,
+      message: `No such session: it does not exist, has expired or belongs to someone else (HTTP ${code}).` };
+  }
   return null;
 }
 
@@ -216,7 +229,7 @@ export class StatusClient {
     this.#failures = 0;
     this.#mode = "sse";
     this.#attachPageListeners();
-    this.#set({ error: null });
+    this.#set({ error: null, errorReason: null });
     this.#begin(ConnectionStatus.CONNECTING);
   }
 
@@ -284,14 +297,16 @@ export class StatusClient {
       this.#clearTimer("probe");
       this.#abortFetch();
     }
-    this.#set({ connectionStatus: ConnectionStatus.CONNECTED, error: null });
+    this.#set({ connectionStatus: ConnectionStatus.CONNECTED, error: null, errorReason: null });
   }
 
   #streamError(es) {
     if (es !== this.#es) return;
     if (this.#esRole === "probe") {
-      // The probe failed: keep polling, try again later. Never leave a probe retrying on its own.
+      // The probe failed: keep polling, try again later. Never leave a probe retrying on its own. While the
+      // attempts last, a failed probe spends one (the retries of a refused stream are probes, see #bridge).
       this.#closeEventSource();
+      if (this.#retryingStream()) this.#failures += 1;
       this.#scheduleProbe();
       return;
     }
@@ -318,7 +333,7 @@ export class StatusClient {
     const answer = await this.#fetchStatus(null);
     if (epoch !== this.#epoch) return;
     if (answer.kind === "permanent") {
-      this.#fail(answer.message);
+      this.#fail(answer.failure);
       return;
     }
     if (answer.kind === "ok") {
@@ -326,9 +341,30 @@ export class StatusClient {
       // so the replay has no gap.
       this.#apply(answer.data);
       if (this.#finished) return;
+      if (!spent && this.#opts.enablePollingFallback) {
+        this.#etag = answer.etag;
+        this.#bridge();
+        return;
+      }
     }
     if (spent) this.#fallBack(`the stream failed ${this.#failures} times in a row`);
     else this.#scheduleReconnect();
+  }
+
+  /** The API answers but the stream was refused: poll now (the user sees live status within one poll
+   * period, not after the whole backoff series) and keep retrying the stream on the backoff schedule as
+   * probes; the first probe that opens ends polling. The diagnostic GET just made was the first poll. */
+  #bridge() {
+    this.#mode = "polling";
+    this.#set({ connectionStatus: ConnectionStatus.POLLING });
+    this.#setTimer("poll", this.#opts.pollIntervalMs, () => this.#poll());
+    this.#scheduleProbe();
+  }
+
+  /** True while the stream's own attempts last: a refused stream is then retried on the backoff schedule
+   * (as probes while polling), and polls leave the resume point at the last streamed event. */
+  #retryingStream() {
+    return this.#sseUsable() && this.#failures <= this.#opts.reconnectAttempts;
   }
 
   #backoffMs() {
@@ -346,7 +382,8 @@ export class StatusClient {
 
   #fallBack(reason) {
     if (!this.#opts.enablePollingFallback) {
-      this.#fail(`Live updates unavailable (${reason}) and polling is disabled.`);
+      this.#fail({ reason: ErrorReason.UNAVAILABLE,
+        message: `Live updates are unavailable (${reason}) and polling is turned off.` });
       return;
     }
     this.#mode = "polling";
@@ -357,7 +394,8 @@ export class StatusClient {
 
   #scheduleProbe() {
     if (!this.#sseUsable() || this.#mode !== "polling") return;
-    this.#setTimer("probe", this.#opts.sseProbeIntervalMs, () => this.#probeNow());
+    const delay = this.#retryingStream() ? this.#backoffMs() : this.#opts.sseProbeIntervalMs;
+    this.#setTimer("probe", delay, () => this.#probeNow());
   }
 
   /** While polling, try the stream once (polling goes on until it opens). Also run when the browser
@@ -373,12 +411,14 @@ export class StatusClient {
     const answer = await this.#fetchStatus(this.#etag);
     if (epoch !== this.#epoch || this.#mode !== "polling") return;
     if (answer.kind === "permanent") {
-      this.#fail(answer.message);
+      this.#fail(answer.failure);
       return;
     }
     if (answer.kind === "ok") {
       this.#etag = answer.etag;
-      this.#advanceResumePoint(answer.data.seq);
+      // While the stream is still being retried its resume point stays at the last streamed event, so a
+      // short outage costs no event on the wire; after that the polled seq is where the stream resumes.
+      if (!this.#retryingStream()) this.#advanceResumePoint(answer.data.seq);
       this.#apply(answer.data);
       if (this.#finished) return;
     }
@@ -386,8 +426,8 @@ export class StatusClient {
     this.#setTimer("poll", this.#opts.pollIntervalMs, () => this.#poll());
   }
 
-  /** `GET .../status`: {kind: "ok", data, etag} | {kind: "not-modified"} | {kind: "permanent", message}
-   * | {kind: "transient"}. */
+  /** `GET .../status`: {kind: "ok", data, etag} | {kind: "not-modified"}
+   * | {kind: "permanent", failure: {reason, message}} | {kind: "transient"}. */
   async #fetchStatus(etag) {
     this.#abortFetch();
     const controller = new AbortController();
@@ -402,8 +442,8 @@ export class StatusClient {
         signal: controller.signal,
       });
       if (response.status === 304) return { kind: "not-modified" };
-      const message = permanentFailure(response.status, response.ok ? "" : await errorDetail(response));
-      if (message !== null) return { kind: "permanent", message };
+      const failure = permanentFailure(response.status);
+      if (failure !== null) return { kind: "permanent", failure };
       if (!response.ok) return { kind: "transient" };
       const data = await response.json();
       if (!isStatusUpdate(data)) return { kind: "transient" };
@@ -422,17 +462,17 @@ export class StatusClient {
     }
   }
 
-  #fail(message) {
+  #fail({ reason, message }) {
     this.#stopped = true;
     this.#teardown();
-    this.#set({ connectionStatus: ConnectionStatus.ERROR, error: message });
+    this.#set({ connectionStatus: ConnectionStatus.ERROR, error: message, errorReason: reason });
   }
 
   #finish() {
     this.#finished = true;
     this.#stopped = true;
     this.#teardown();
-    this.#set({ connectionStatus: ConnectionStatus.DISCONNECTED });
+    this.#set({ connectionStatus: ConnectionStatus.FINISHED });
   }
 
   /** Close the stream, clear every timer, abort fetches, drop page listeners; pending renders still land. */
