@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,6 +34,7 @@ from conformance.observations import Observations
 from conformance.options import CheckOptions, SetupError
 from conformance.probes import one_line
 from simulators.profiles import build_steps
+from sse_client import redact_url
 from sse_contract.jobs import JobParams
 
 __all__ = ["CheckOptions", "SetupError", "run", "run_sync"]
@@ -62,13 +62,6 @@ def job_body(params: JobParams) -> dict[str, Any]:
 
 def job_duration_s(o: CheckOptions) -> float:
     return sum(step.delay_s for step in build_steps(job_params(o)))
-
-
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
 
 
 def _jwt_subject(token: str) -> str | None:
@@ -150,7 +143,7 @@ class Runner(ProbePhases):
             try:
                 await self._bus.redis.ping()
             except Exception as exc:
-                raise SetupError(f"cannot reach Redis at {_redact_url(o.redis_url or '')}: {exc}") from None
+                raise SetupError(f"cannot reach Redis at {redact_url(o.redis_url or '')}: {exc}") from None
 
     async def close(self) -> None:
         for job in self._jobs:

@@ -83,6 +83,8 @@ SUM_FIELDS: tuple[str, ...] = (
     "streams_opened",
     "streams_open",
     "events_received",
+    "snapshots",
+    "latency_unknown",
     "heartbeats",
     "gaps",
     "duplicates",
@@ -93,7 +95,7 @@ SUM_FIELDS: tuple[str, ...] = (
     "polls_not_modified",
 )
 #: Dict fields (name -> count) that add up key by key.
-DICT_FIELDS: tuple[str, ...] = ("errors", "terminal", "stream_ends")
+DICT_FIELDS: tuple[str, ...] = ("errors", "terminal", "stream_ends", "events_by_type")
 
 
 @dataclass(slots=True)
@@ -109,7 +111,12 @@ class LoadCounters:
     streams_opened: int = 0
     streams_open: int = 0
     streams_peak: int = 0
+    #: ``event: status`` frames (snapshots included); every frame of any type is in ``events_by_type``.
     events_received: int = 0
+    #: The state sent on a fresh connect (first status of a watch): no delivery time.
+    snapshots: int = 0
+    #: Statuses without a usable publish ``timestamp``: counted, their latency unknown (never the parse time).
+    latency_unknown: int = 0
     heartbeats: int = 0
     gaps: int = 0
     duplicates: int = 0
@@ -121,6 +128,7 @@ class LoadCounters:
     errors: Counter[str] = field(default_factory=Counter)
     terminal: Counter[str] = field(default_factory=Counter)
     stream_ends: Counter[str] = field(default_factory=Counter)
+    events_by_type: Counter[str] = field(default_factory=Counter)
     #: Highest ``streams_open`` since the last ``take_interval_peak`` (for cross-process peaks).
     interval_peak: int = 0
 

@@ -12,7 +12,10 @@ separate gevent process (``loadtests.bench_client``) and measures:
 5. a sustained phase: events at a fixed rate for a while, delivered events/s and latency;
 6. the end: a terminal status to every session; every stream must get it and end.
 
-A benchmark, not a test: it reports, it does not assert. The targets are printed next to the figures.
+A benchmark reports figures; it gates only when asked (``--slo``, the syntax of ``sse-harness load``;
+``loadtests.bench_gate`` has the names and the issue's targets). It fails (exit 1) when it measured nothing
+(no stream opened). Each phase is one entry of ``PHASES`` (name, function): it prints when it starts and
+ends, and stores its figures under its name; a new phase is one more entry.
 This module imports neither gevent nor Locust (the client process does).
 """
 
@@ -20,24 +23,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
-import select
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
-import psutil
-import redis
 from rich.console import Console
-from rich.table import Table
 
-from loadtests.storm import ClientGroup, run_storm, storm_rows
+from loadtests.bench_gate import BENCH_METRICS, TARGETS, print_table
+from loadtests.bench_probes import ClientProcess, machine, metric, redis_connections
+from loadtests.bench_probes import cpu_s as _cpu
+from loadtests.bench_probes import rss as _rss
+from loadtests.options import TRANSPORTS, UsageError, check_output_path, check_rows, option
+from loadtests.slo import SLOError, evaluate, parse_slos
+from loadtests.storm import ClientGroup, run_storm
 from loadtests.system import raise_fd_limit
 from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
@@ -45,118 +48,41 @@ from reference_app.launcher import ApiProcess, local_stack, wait_until
 from reference_app.worker.publisher import StatusPublisher
 from sse_contract.status import StatusChange
 
-__all__ = ["TARGETS", "BenchUsageError", "run_capacity"]
-
-#: The issue's targets (2-core machine, load generator and server on one box).
-TARGETS = {
-    "streams_per_process": 10_000,
-    "redis_pubsub_connections_max": 2,
-    "rss_per_idle_stream_kb_max": 16,
-    "burst_p99_ms_max": 400,
-}
+__all__ = ["PHASES", "TARGETS", "Bench", "CapacityRequest", "Phase", "run_capacity"]
 
 
-class BenchUsageError(ValueError):
-    pass
+@dataclass
+class CapacityRequest:
+    """The options of ``bench capacity``, each one row (the CLI is made from them)."""
 
+    streams: int = option(1000, "concurrent streams to open", ge=1, le=100_000)
+    sessions: int = option(1, "sessions the streams watch (1 = pure fan-out)", ge=1)
+    sustain_rate: float = option(5.0, "sustained phase: events published per second", gt=0)
+    sustain_s: float = option(10.0, "sustained phase duration", ge=0)
+    transport: str = option("raw", "client transport", choices=TRANSPORTS)
+    storm: bool = option(False, "add the deploy's reconnect storm: cut every stream at once, every viewer "
+                         "resumes at once with its Last-Event-ID")
+    storm_rate: float = option(2.0, "storm phase: statuses published per second while it runs (the jobs keep "
+                               "running)", ge=0.1)
+    workers: int = option(1, "API processes (serve --workers)", ge=1, le=64)
+    clients: int = option(1, "client processes holding the streams (one process holds at most its open-files "
+                          "limit)", ge=1, le=16)
+    slo: list[str] = option(  # noqa: RUF009  (option() is a dataclasses.field with a command-line row)
+        help="gate NAME=VALUE, repeatable (" + ", ".join(BENCH_METRICS) + "); without it the targets are "
+        "figures, not verdicts", factory=list, metavar="NAME=VALUE")
+    json_file: Path | None = option(None, "write the results JSON here", flag="--json")  # noqa: RUF009
+    html_file: Path | None = option(None, "write the HTML report here", flag="--html")  # noqa: RUF009
 
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-class _ClientProcess:
-    """The gevent stream holder, spoken to over stdin/stdout JSON lines."""
-
-    def __init__(self, args: list[str], stderr: IO[bytes]) -> None:
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write((line + "\n").encode())
-        self.process.stdin.flush()
-
-    def receive(self, timeout: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise TimeoutError(f"the bench client said nothing for {timeout:.0f}s")
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the bench client exited ({self.process.poll()}); see its stderr above")
-        result: dict[str, Any] = json.loads(line)
-        return result
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                self.send("quit")
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    """The process and its children (``serve --workers N`` runs the API in N child processes)."""
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
-
-
-def _cpu(pid: int) -> float:
-    total = 0.0
-    for process in _tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def _rss(pid: int) -> int:
-    return sum(int(p.memory_info().rss) for p in _tree(pid))
-
-
-def redis_connections(redis_url: str, pid: int) -> dict[str, Any]:
-    """Redis clients whose address is a socket of process ``pid`` (or its children): total, pub/sub, names."""
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    own = {f"{c.laddr.ip}:{c.laddr.port}" for p in _tree(pid) for c in p.net_connections(kind="tcp")
-           if c.raddr and c.raddr.port == port}
-    client = redis.Redis.from_url(redis_url)
-    try:
-        entries = [e for e in client.client_list() if e.get("addr") in own]
-    finally:
-        client.close()
-    pubsub = [e for e in entries if int(e.get("sub", 0)) + int(e.get("psub", 0)) > 0 or "P" in e.get("flags", "")]
-    return {"total": len(entries), "pubsub": len(pubsub),
-            "names": sorted({str(e.get("name") or "-") for e in entries})}
-
-
-def _metric(url: str, name: str) -> float | None:
-    try:
-        text = httpx.get(f"{url}/metrics", timeout=10).text
-    except httpx.HTTPError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+    def validate(self) -> None:
+        check_rows(self)
+        if self.sessions > self.streams:
+            raise UsageError(f"--sessions ({self.sessions}) cannot exceed --streams ({self.streams})")
+        try:
+            parse_slos(self.slo, BENCH_METRICS)
+        except SLOError as exc:
+            raise UsageError(str(exc)) from None
+        check_output_path(self.json_file, "--json")
+        check_output_path(self.html_file, "--html")
 
 
 @contextlib.contextmanager
@@ -174,112 +100,217 @@ def _publish_burst(publisher: StatusPublisher, sessions: list[str], progress: fl
         publisher.publish(session_id, StatusChange("processing", progress, message))
 
 
-def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s: float, transport: str,
-                 json_file: Path | None, console: Console, storm: bool = False, storm_rate: float = 2.0,
-                 workers: int = 1, clients: int = 1) -> int:
-    if sessions > streams:
-        raise BenchUsageError(f"--sessions ({sessions}) cannot exceed --streams ({streams})")
-    if transport not in ("raw", "fasthttp"):
-        raise BenchUsageError("--transport must be raw or fasthttp")
-    if sustain_rate <= 0 or sustain_s < 0:
-        raise BenchUsageError("--sustain-rate must be > 0 and --sustain-s >= 0")
+@dataclass
+class Bench:
+    """What every phase may use; ``results[phase]`` is where a phase puts its figures."""
+
+    request: CapacityRequest
+    server: EmbeddedRedis
+    api: ApiProcess
+    token: str
+    session_ids: list[str]
+    publisher: StatusPublisher
+    client: ClientGroup
+    results: dict[str, Any]
+    rss_base: int = 0
+    samples: list[dict[str, float]] = field(default_factory=list)
+
+
+def _client_cpu(bench: Bench) -> float:
+    return sum(map(_cpu, bench.client.pids))
+
+
+def _ms_per(cpu_s: float, deliveries: int) -> float | None:
+    return round(cpu_s * 1000 / deliveries, 4) if deliveries else None
+
+
+def phase_connect(bench: Bench) -> str:
+    """All streams: headers and snapshot; RSS of the API sampled against the streams it counts."""
+    cpu0 = _cpu(bench.api.pid)
+    started = time.monotonic()
+    bench.samples.append({"t": 0.0, "streams": 0.0, "rss_mb": round(bench.rss_base / 2**20, 1)})
+    while True:
+        try:
+            connected = bench.client.receive(timeout=0.5)
+            break
+        except TimeoutError:
+            if time.monotonic() - started > 600:
+                raise
+            streams = metric(bench.api.url, "sse_active_streams")
+            bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": streams or 0.0,
+                                  "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
+    result = {k: connected[k] for k in ("streams", "failed", "seconds", "connect_ms", "errors")}
+    result["api_cpu_s"] = round(_cpu(bench.api.pid) - cpu0, 2)
+    bench.results["connect"] = result
+    if result["streams"]:
+        wait_until(lambda: metric(bench.api.url, "sse_active_streams") == result["streams"], 30,
+                   message="the API to count every stream")
+    bench.samples.append({"t": round(time.monotonic() - started, 2), "streams": float(result["streams"]),
+                          "rss_mb": round(_rss(bench.api.pid) / 2**20, 1)})
+    return f"{result['streams']:,} open, {result['failed']} failed in {result['seconds']} s"
+
+
+def phase_memory(bench: Bench) -> str:
+    open_streams = bench.results["connect"]["streams"]
+    rss_streams = _rss(bench.api.pid)
+    client_rss = sum(map(_rss, bench.client.pids))
+    per_stream = round((rss_streams - bench.rss_base) / open_streams / 1024, 1) if open_streams else None
+    bench.results["memory"] = {
+        "api_rss_base_mb": round(bench.rss_base / 2**20, 1),
+        "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
+        "api_rss_per_stream_kb": per_stream,
+        "client_rss_mb": round(client_rss / 2**20, 1),
+        "client_rss_per_stream_kb": round(client_rss / open_streams / 1024, 1) if open_streams else None,
+        "rss_by_streams": bench.samples,
+    }
+    return f"API {per_stream} KB per idle stream"
+
+
+def phase_redis(bench: Bench) -> str:
+    conns = redis_connections(bench.server.url, bench.api.pid)
+    bench.results["redis_connections"] = conns
+    return f"{conns['pubsub']} pub/sub, {conns['total']} total"
+
+
+def phase_burst(bench: Bench) -> str:
+    """One event to every stream at once: the fan-out latency and its CPU per delivery."""
+    client, api = bench.client, bench.api
+    client.send("burst")
+    client.receive(60)
+    cpu_api, cpu_client = _cpu(api.pid), _client_cpu(bench)
+    _publish_burst(bench.publisher, bench.session_ids, 50, "burst")
+    client.send(f"report {json.dumps(dict.fromkeys(bench.session_ids, 1))} 60")
+    burst = client.receive(120)
+    api_cpu = _cpu(api.pid) - cpu_api
+    burst["api_cpu_s"] = round(api_cpu, 2)
+    burst["client_cpu_s"] = round(_client_cpu(bench) - cpu_client, 2)
+    burst["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, burst["received"])
+    bench.results["burst"] = burst
+    return f"p99 {burst['latency_ms']['p99']} ms, lost {burst['lost']}"
+
+
+def phase_sustained(bench: Bench) -> str:
+    """A fixed publish rate, round-robin over the sessions."""
+    client, api, request = bench.client, bench.api, bench.request
+    client.send("sustain")
+    client.receive(60)
+    expected = dict.fromkeys(bench.session_ids, 0)
+    cpu_api, cpu_client = _cpu(api.pid), _client_cpu(bench)
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() - started < request.sustain_s:
+        due = started + count / request.sustain_rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # pacing of the generator, not waiting for a condition
+        session_id = bench.session_ids[count % len(bench.session_ids)]
+        bench.publisher.publish(session_id, StatusChange("processing", 60 + (count % 30), f"sustained {count}"))
+        expected[session_id] += 1
+        count += 1
+    publish_s = time.monotonic() - started
+    client.send(f"report {json.dumps(expected)} 60")
+    sustained = client.receive(120)
+    elapsed = publish_s + sustained["waited_s"]
+    api_cpu = _cpu(api.pid) - cpu_api
+    sustained.update({
+        "publish_rate": request.sustain_rate, "published": count, "seconds": round(elapsed, 2),
+        "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
+        "api_cpu_s": round(api_cpu, 2),
+        "client_cpu_s": round(_client_cpu(bench) - cpu_client, 2),
+    })
+    sustained["api_cpu_ms_per_delivery"] = _ms_per(api_cpu, sustained["received"])
+    bench.results["sustained"] = sustained
+    return f"{sustained['delivered_per_s']} events/s delivered, lost {sustained['lost']}"
+
+
+def phase_storm(bench: Bench) -> str:
+    """The deploy's reconnect storm (``--storm``, loadtests/storm.py)."""
+    storm = run_storm(client=bench.client, publisher=bench.publisher, sessions=bench.session_ids,
+                      redis_url=bench.server.url, api_cpu=lambda: _cpu(bench.api.pid), rate=bench.request.storm_rate)
+    bench.results["storm"] = storm
+    return (f"{storm['resumed']:,} of {storm['viewers']:,} resumed, all live after {storm['all_live_s']} s, "
+            f"gaps {storm['gaps']}, duplicates {storm['duplicates']}")
+
+
+def phase_finish(bench: Bench) -> str:
+    """Every stream must get its terminal status and be closed by the server."""
+    for session_id in bench.session_ids:
+        bench.publisher.publish(session_id, StatusChange("completed", 100, "bench done"))
+    bench.client.send("finish 120")
+    finish = bench.client.receive(180)
+    finish["missing"] = finish["streams"] - finish["terminal"]
+    bench.results["finish"] = finish
+    wait_until(lambda: metric(bench.api.url, "sse_active_streams") == 0, 30,
+               message="the API to close every stream")
+    finish["api_streams_after"] = 0
+    return f"terminal status on {finish['terminal']:,} of {finish['streams']:,} streams"
+
+
+Phase = tuple[str, Callable[[Bench], str]]
+#: The phases in order; each prints when it starts and ends and stores its figures under its name.
+PHASES: list[Phase] = [
+    ("connect", phase_connect), ("memory", phase_memory), ("redis_connections", phase_redis),
+    ("burst", phase_burst), ("sustained", phase_sustained), ("storm", phase_storm), ("finish", phase_finish),
+]
+#: Phases that run only when asked for (the option of the same name).
+OPTIONAL_PHASES = frozenset({"storm"})
+
+
+def phases_for(request: CapacityRequest) -> list[Phase]:
+    return [(name, run) for name, run in PHASES if name not in OPTIONAL_PHASES or getattr(request, name)]
+
+
+def _run_phases(bench: Bench, console: Console, phases: list[Phase]) -> None:
+    for name, run in phases:
+        console.print(f"phase {name}: started", soft_wrap=True, highlight=False)
+        started = time.monotonic()
+        outcome = run(bench)
+        console.print(f"phase {name}: ended in {time.monotonic() - started:.1f} s: {outcome}", soft_wrap=True,
+                      highlight=False)
+        if name == "connect" and not bench.results["connect"]["streams"]:
+            console.print("phase connect: no stream opened, the other phases are skipped", soft_wrap=True)
+            return
+
+
+def run_capacity(request: CapacityRequest, console: Console, out: Console | None = None,
+                 phases: list[Phase] | None = None) -> int:
+    """Run the benchmark; 0 when it measured (and every ``--slo`` held), 1 otherwise. Bad input raises
+    ``UsageError`` before the stack starts."""
+    request.validate()
     fd_limit = raise_fd_limit()
-    if fd_limit < streams // clients + 200:
-        raise BenchUsageError(f"the open-files limit is {fd_limit}: too low for {streams} streams "
-                              f"(raise the hard limit, e.g. ulimit -Hn)")
+    if fd_limit < request.streams // request.clients + 200:
+        raise UsageError(f"the open-files limit is {fd_limit}: too low for {request.streams} streams "
+                         f"(raise the hard limit, e.g. ulimit -Hn)")
+    out = out or console
     results: dict[str, Any] = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                               "machine": machine(), "streams_requested": streams, "sessions": sessions,
-                               "transport": transport, "targets": TARGETS, "api_workers": workers,
-                               "client_processes": clients}
+                               "machine": machine(), "streams_requested": request.streams,
+                               "sessions": request.sessions, "transport": request.transport, "targets": TARGETS,
+                               "api_workers": request.workers, "client_processes": request.clients}
+    streams = request.streams
+    console.print(f"starting the stack (embedded Redis, {request.workers} API process(es))", soft_wrap=True,
+                  highlight=False)
     with tempfile.TemporaryDirectory(prefix="sse-bench-") as tmp, \
-            _stack(streams, Path(tmp), workers) as (server, api):
+            _stack(streams, Path(tmp), request.workers) as (server, api):
         token = login(api.url, "bench")
-        session_ids = [new_session(api.url, token, f"bench {i}") for i in range(sessions)]
+        session_ids = [new_session(api.url, token, f"bench {i}") for i in range(request.sessions)]
         # Warm-up: a few streams opened and closed, so baseline RSS includes the code paths.
         for session_id in session_ids[:3]:
             with httpx.stream("GET", f"{api.url}/api/v1/sessions/{session_id}/status/stream",
                               headers={"Authorization": f"Bearer {token}"}, timeout=10) as response:
                 next(response.iter_bytes())
-        wait_until(lambda: _metric(api.url, "sse_active_streams") == 0, 10, message="warm-up streams to close")
+        wait_until(lambda: metric(api.url, "sse_active_streams") == 0, 10, message="warm-up streams to close")
         rss_base = _rss(api.pid)
         publisher = StatusPublisher(server.url)
         client_log = open(Path(tmp) / "client.log", "wb")  # noqa: SIM115
         # several client processes when one cannot hold every socket (loadtests/storm.py: ClientGroup)
-        client = ClientGroup([_ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
-                                              "--token", token, "--transport", transport, "--streams",
-                                              str(streams // clients + (i < streams % clients)),
-                                              "--sessions", *session_ids], client_log) for i in range(clients)])
+        clients = request.clients
+        client = ClientGroup([ClientProcess([sys.executable, "-m", "loadtests.bench_client", "--host", api.url,
+                                             "--token", token, "--transport", request.transport, "--streams",
+                                             str(streams // clients + (i < streams % clients)),
+                                             "--sessions", *session_ids], client_log) for i in range(clients)])
+        bench = Bench(request, server, api, token, session_ids, publisher, client, results, rss_base)
         try:
-            cpu0 = _cpu(api.pid)
-            connected = client.receive(timeout=600)
-            results["connect"] = {k: connected[k] for k in ("streams", "failed", "seconds", "connect_ms",
-                                                            "errors")}
-            results["connect"]["api_cpu_s"] = round(_cpu(api.pid) - cpu0, 2)
-            open_streams = connected["streams"]
-            wait_until(lambda: _metric(api.url, "sse_active_streams") == open_streams, 30,
-                       message="the API to count every stream")
-            rss_streams = _rss(api.pid)
-            results["memory"] = {
-                "api_rss_base_mb": round(rss_base / 2**20, 1),
-                "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
-                "api_rss_per_stream_kb": round((rss_streams - rss_base) / max(1, open_streams) / 1024, 1),
-                "client_rss_mb": round(sum(map(_rss, client.pids)) / 2**20, 1),
-                "client_rss_per_stream_kb": round(sum(map(_rss, client.pids)) / max(1, open_streams) / 1024, 1),
-            }
-            results["redis_connections"] = redis_connections(server.url, api.pid)
-
-            # Fan-out burst: one event to every stream.
-            client.send("burst")
-            client.receive(60)
-            cpu_api, cpu_client = _cpu(api.pid), sum(map(_cpu, client.pids))
-            _publish_burst(publisher, session_ids, 50, "burst")
-            client.send(f"report {json.dumps(dict.fromkeys(session_ids, 1))} 60")
-            burst = client.receive(120)
-            burst["api_cpu_s"] = round(_cpu(api.pid) - cpu_api, 2)
-            burst["client_cpu_s"] = round(sum(map(_cpu, client.pids)) - cpu_client, 2)
-            results["burst"] = burst
-
-            # Sustained: a fixed publish rate, round-robin over the sessions.
-            client.send("sustain")
-            client.receive(60)
-            expected = dict.fromkeys(session_ids, 0)
-            cpu_api, cpu_client = _cpu(api.pid), sum(map(_cpu, client.pids))
-            started = time.monotonic()
-            count = 0
-            while time.monotonic() - started < sustain_s:
-                due = started + count / sustain_rate
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)  # pacing of the generator, not waiting for a condition
-                session_id = session_ids[count % len(session_ids)]
-                publisher.publish(session_id, StatusChange("processing", 60 + (count % 30), f"sustained {count}"))
-                expected[session_id] += 1
-                count += 1
-            publish_s = time.monotonic() - started
-            client.send(f"report {json.dumps(expected)} 60")
-            sustained = client.receive(120)
-            elapsed = publish_s + sustained["waited_s"]
-            sustained.update({
-                "publish_rate": sustain_rate, "published": count, "seconds": round(elapsed, 2),
-                "delivered_per_s": round(sustained["received"] / elapsed, 1) if elapsed else None,
-                "api_cpu_s": round(_cpu(api.pid) - cpu_api, 2),
-                "client_cpu_s": round(sum(map(_cpu, client.pids)) - cpu_client, 2),
-            })
-            results["sustained"] = sustained
-
-            if storm:  # the deploy's reconnect storm (loadtests/storm.py)
-                results["storm"] = run_storm(client=client, publisher=publisher, sessions=session_ids,
-                                             redis_url=server.url, api_cpu=lambda: _cpu(api.pid),
-                                             rate=storm_rate)
-
-            # The end: every stream must get its terminal status and be closed by the server.
-            for session_id in session_ids:
-                publisher.publish(session_id, StatusChange("completed", 100, "bench done"))
-            client.send("finish 120")
-            results["finish"] = client.receive(180)
-            wait_until(lambda: _metric(api.url, "sse_active_streams") == 0, 30,
-                       message="the API to close every stream")
-            results["finish"]["api_streams_after"] = 0
+            _run_phases(bench, console, phases if phases is not None else phases_for(request))
         finally:
             client.close()
             client_log.close()
@@ -287,52 +318,21 @@ def run_capacity(*, streams: int, sessions: int, sustain_rate: float, sustain_s:
             log_text = (Path(tmp) / "client.log").read_text(errors="replace")[-2000:]
     if log_text.strip():
         results["client_log_tail"] = log_text
-    _print(results, console)
-    rendered = json.dumps(results, indent=2)
-    print(rendered)
-    if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(rendered + "\n")
+    opened = results.get("connect", {}).get("streams", 0)
+    results["nothing_measured"] = None if opened else "no stream opened"
+    results["slo"] = evaluate(parse_slos(request.slo, BENCH_METRICS), results, BENCH_METRICS)
+    print_table(results, out, gated=bool(request.slo))
+    if request.json_file is not None:
+        request.json_file.write_text(json.dumps(results, indent=2) + "\n")
+    if request.html_file is not None:
+        from loadtests.report import render_bench_report
+
+        request.html_file.write_text(render_bench_report(results))
+    if results["nothing_measured"]:
+        console.print(f"[red]nothing measured:[/red] {results['nothing_measured']}", soft_wrap=True)
+        return 1
+    failed = [name for name, result in results["slo"].items() if not result["pass"]]
+    if failed:
+        console.print(f"[red]SLO failed:[/red] {', '.join(failed)}", soft_wrap=True, highlight=False)
+        return 1
     return 0
-
-
-def _verdict(ok: bool) -> str:
-    return "[green]met[/green]" if ok else "[red]missed[/red]"
-
-
-def _print(results: dict[str, Any], console: Console) -> None:
-    connect, memory = results["connect"], results["memory"]
-    conns, burst, sustained = results["redis_connections"], results["burst"], results["sustained"]
-    table = Table(title=f"capacity: {results['streams_requested']:,} streams, {results['sessions']} session(s), "
-                        f"{results['machine']['cores']} cores", header_style="bold")
-    for column in ("measure", "value", "target"):
-        table.add_column(column)
-    burst_lat = burst["latency_ms"]
-    sus_lat = sustained["latency_ms"]
-    table.add_row("streams open / failed", f"{connect['streams']:,} / {connect['failed']}",
-                  f">= {TARGETS['streams_per_process']:,} "
-                  + _verdict(connect["streams"] >= TARGETS["streams_per_process"]))
-    table.add_row("time to connect all", f"{connect['seconds']} s "
-                  f"(p50 {connect['connect_ms']['p50']} ms, p99 {connect['connect_ms']['p99']} ms)", "")
-    table.add_row("API RSS per idle stream", f"{memory['api_rss_per_stream_kb']} KB "
-                  f"({memory['api_rss_base_mb']} -> {memory['api_rss_with_streams_mb']} MB)",
-                  f"<= {TARGETS['rss_per_idle_stream_kb_max']} KB "
-                  + _verdict(memory["api_rss_per_stream_kb"] <= TARGETS["rss_per_idle_stream_kb_max"]))
-    table.add_row("Redis connections of the API", f"{conns['pubsub']} pub/sub, {conns['total']} total",
-                  f"pub/sub <= {TARGETS['redis_pubsub_connections_max']} "
-                  + _verdict(conns["pubsub"] <= TARGETS["redis_pubsub_connections_max"]))
-    burst_ok = burst_lat["p99"] is not None and burst_lat["p99"] <= TARGETS["burst_p99_ms_max"]
-    table.add_row("fan-out burst p50 / p99 / max", f"{burst_lat['p50']} / {burst_lat['p99']} / "
-                  f"{burst_lat['max']} ms, lost {burst['lost']}",
-                  f"p99 <= {TARGETS['burst_p99_ms_max']} ms, 0 lost "
-                  + _verdict(burst_ok and burst["lost"] == 0))
-    table.add_row("sustained delivered", f"{sustained['delivered_per_s']:,} events/s at "
-                  f"{sustained['publish_rate']} publishes/s, p99 {sus_lat['p99']} ms, lost {sustained['lost']}", "")
-    table.add_row("client RSS per stream", f"{memory['client_rss_per_stream_kb']} KB "
-                  f"({results['transport']} transport)", "")
-    finish = results["finish"]
-    table.add_row("terminal status delivered", f"{finish['terminal']:,} of {finish['streams']:,} streams, "
-                  f"gaps {finish['gaps']}, duplicates {finish['duplicates']}", "")
-    for row in storm_rows(results["storm"]) if "storm" in results else []:
-        table.add_row(*row)
-    console.print(table)

@@ -33,27 +33,22 @@ from gevent.fileobject import FileObjectPosix  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
 from loadtests.accounting import StreamTracker  # noqa: E402
+from loadtests.observed import ObservedStatus  # noqa: E402
+from loadtests.percentiles import histogram, summarize  # noqa: E402
 from loadtests.system import raise_fd_limit  # noqa: E402
 from loadtests.transport import ConnectFailed, Connection, FastHttpConnection, RawConnection, Target  # noqa: E402
-from sse_contract.status import StatusUpdate  # noqa: E402
 from sse_contract.wire import Event, SSEDecoder  # noqa: E402
 
 DECODE_EVERY = 16
 
 
-def _pcts(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1)}
+def _distribution(values: list[float]) -> dict[str, Any]:
+    """Percentiles (None without samples) and the distribution, for the table and the HTML report."""
+    return {**summarize(values), "histogram": histogram(values)}
 
 
 class Stream:
-    __slots__ = ("chunks", "conn", "connect_ms", "decoder", "ended", "error", "phase_events",
+    __slots__ = ("chunks", "conn", "connect_ms", "decoder", "ended", "error", "latency_unknown", "phase_events",
                  "phase_latencies", "session_id", "terminal", "tracker")
 
     def __init__(self, session_id: str) -> None:
@@ -64,6 +59,7 @@ class Stream:
         self.chunks: list[tuple[float, bytes]] = []
         self.phase_events = 0
         self.phase_latencies: list[float] = []
+        self.latency_unknown = 0
         self.connect_ms = 0.0
         self.terminal = False
         self.ended = False
@@ -74,10 +70,18 @@ class Stream:
         for received, data in chunks:
             for item in self.decoder.feed(data):
                 if isinstance(item, Event) and item.event == "status":
-                    update = StatusUpdate.from_json(item.data)
+                    try:
+                        update = ObservedStatus.from_json(item.data)
+                    except ValueError:
+                        self.error = "bad_event"
+                        continue
                     self.tracker.observe(update.seq)
                     self.phase_events += 1
-                    self.phase_latencies.append(max(0.0, (received - update.timestamp.timestamp()) * 1000))
+                    published = update.published
+                    if published is None:  # unknown, not 0
+                        self.latency_unknown += 1
+                    else:
+                        self.phase_latencies.append(max(0.0, (received - published) * 1000))
                     if update.terminal:
                         self.terminal = True
 
@@ -85,6 +89,7 @@ class Stream:
         self.decode()
         self.phase_events = 0
         self.phase_latencies = []
+        self.latency_unknown = 0
 
 
 class Client:
@@ -175,7 +180,7 @@ class Client:
             if stream.error:
                 errors[stream.error] = errors.get(stream.error, 0) + 1
         return {"event": "connected", "streams": self.connected, "failed": self.failed,
-                "seconds": round(seconds, 3), "connect_ms": _pcts([s.connect_ms for s in self.streams
+                "seconds": round(seconds, 3), "connect_ms": _distribution([s.connect_ms for s in self.streams
                                                                    if s.connect_ms]), "errors": errors}
 
     def new_phase(self) -> None:
@@ -223,7 +228,8 @@ class Client:
             latencies.extend(stream.phase_latencies)
         return {"event": "report", "received": received, "expected": sum(
             expected.get(s.session_id, 0) for s in self.streams if s.conn is not None),
-            "lost": lost, "gaps": gaps, "latency_ms": _pcts(latencies),
+            "lost": lost, "gaps": gaps, "latency_ms": _distribution(latencies),
+            "latency_unknown": sum(s.latency_unknown for s in self.streams),
             "waited_s": round(time.perf_counter() - started, 3)}
 
     def finish(self, timeout: float) -> dict[str, Any]:

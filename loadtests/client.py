@@ -1,7 +1,7 @@
 """Follow one session's status stream the way a browser's EventSource does, and measure everything.
 
-``StreamWatcher.watch`` opens the stream, decodes it with the project's one SSE decoder, validates every
-status with the project's status model, and on any cut (server end without a terminal status, a reset,
+``StreamWatcher.watch`` opens the stream, decodes it with the project's one SSE decoder, reads every
+status with ``ObservedStatus`` (nothing filled in), and on any cut (server end without a terminal status, a reset,
 a silent connection, a client-side cut for reconnect storms) waits the server's ``retry:`` time and
 reconnects with ``Last-Event-ID``, exactly like a browser. It stops at a terminal status, or on 204
 (the server says the client already has the final event).
@@ -9,7 +9,8 @@ reconnects with ``Last-Event-ID``, exactly like a browser. It stops at a termina
 Measurements go to a ``Reporter`` (Locust's request event in a load test): ``connect`` (time to response
 headers), ``first_event`` (request start to the first status), ``event`` (publish-to-receive latency:
 the receive wall-clock time minus the status's own ``timestamp``; replays after a reconnect included,
-since the client really waited for them), ``snapshot`` (the age of the state sent on a fresh connect,
+since the client really waited for them; a status without ``timestamp`` is counted in ``latency_unknown``
+and reported nowhere else — its latency is unknown, not 0), ``snapshot`` (the age of the state sent on a fresh connect,
 which was published before the request and so is no delivery time), ``reconnect`` (from losing the
 stream to the new response headers) and failures by type. Sequence accounting goes to ``LoadCounters``.
 """
@@ -25,8 +26,9 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from loadtests.accounting import LoadCounters, StreamTracker
+from loadtests.observed import ObservedStatus
 from loadtests.transport import ConnectFailed, Connection
-from sse_contract.status import StatusUpdate
+from sse_contract.constants import EVENT_RESET, EVENT_STATUS
 from sse_contract.wire import Comment, Event, Retry, SSEDecoder
 
 __all__ = ["Reporter", "StreamError", "StreamWatcher", "WatchOptions", "WatchResult"]
@@ -232,30 +234,35 @@ class StreamWatcher:
             received = time.time()
             for item in decoder.feed(chunk):
                 if isinstance(item, Event):
-                    if item.event == "status":
+                    counters.events_by_type[item.event] += 1
+                    if item.event == EVENT_STATUS:
                         try:
-                            update = StatusUpdate.from_json(item.data)
+                            update = ObservedStatus.from_json(item.data)
                         except ValidationError as exc:
                             self._fail("bad_event", 0.0, str(exc).splitlines()[0], name="stream")
                             continue
                         counters.events_received += 1
                         counters.apply(*tracker.observe(update.seq))
-                        published = update.timestamp.timestamp()
-                        latency_ms = max(0.0, (received - published) * 1000)
-                        snapshot = first and not last_event_id and published < requested_at
+                        published = update.published
+                        fresh = first and not last_event_id
                         if first:
                             report("first_event", (time.perf_counter() - started) * 1000, len(item.data))
                             first = False
+                        # The snapshot of a fresh connect was published before we even asked, so its
+                        # age is not a delivery time. (A replay after a reconnect is: the client really
+                        # waited that long for it.) Without a timestamp the first status of a fresh
+                        # connect counts as the snapshot.
+                        snapshot = fresh and (published is None or published < requested_at)
                         if snapshot:
-                            # The snapshot of a fresh connect: published before we even asked, so its
-                            # age is not a delivery time. (A replay after a reconnect is: the client
-                            # really waited that long for it.)
-                            report("snapshot", latency_ms, len(item.data))
+                            counters.snapshots += 1
+                        if published is None:
+                            counters.latency_unknown += 1
                         else:
-                            report("event", latency_ms, len(item.data))
+                            latency_ms = max(0.0, (received - published) * 1000)
+                            report("snapshot" if snapshot else "event", latency_ms, len(item.data))
                         if update.terminal:
                             return update.status.value, "terminal", retry_s, decoder.last_event_id
-                    elif item.event == "reset":
+                    elif item.event == EVENT_RESET:
                         counters.resets += 1
                         tracker.reset()
                 elif isinstance(item, Comment):

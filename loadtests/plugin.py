@@ -6,11 +6,13 @@ to its periodic stats report (``report_to_master``); the master keeps the latest
 Locust's headless stop does not wait for a last periodic report, so when the test stops the master asks
 every worker for its final counters with a custom message (``sse_final``) and waits for the replies
 (``sse_counters``). Latency and connect percentiles come from Locust's own request statistics, which
-Locust aggregates across workers itself.
+Locust aggregates across workers itself. ``loadtests.progress`` prints the progress lines and samples the
+report's timeline from the same sources.
 
 On the master (or the single local process) the summary is written to ``--sse-summary-file`` when Locust
 quits, the SLOs of ``--sse-slo`` are evaluated, and a failed SLO sets the exit code to 1 (a passing set
-of SLOs sets it to 0, whatever individual request failures Locust counted: the SLOs are the gate).
+of SLOs sets it to 0, whatever individual request failures Locust counted: the SLOs are the gate). A run
+that measured nothing (no stream opened, no status event) exits 1 whatever the SLOs say.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtests.accounting import merge_counters
-from loadtests.options import add_arguments
+from loadtests.options import UsageError, add_arguments, sse_flag
+from loadtests.progress import Timeline
 from loadtests.slo import SLOError, parse_slos
 from loadtests.summary import EntryStats, build_summary, slo_failed
 from loadtests.system import raise_fd_limit
@@ -61,6 +64,8 @@ class _State:
         self.awaiting: set[str] = set()
         self.workers = 1
         self.generators: list[dict[str, Any]] = []
+        self.timeline: Timeline | None = None
+        self.samples: list[dict[str, Any]] = []
 
 
 STATE = _State()
@@ -150,12 +155,14 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         limit = raise_fd_limit()
         log.debug("open files limit: %s", limit)
     options = load_options(environment)
-    if options.slo:
-        try:
+    try:
+        options.validate(sse_flag)
+        if options.slo:
             parse_slos([options.slo])
-        except SLOError as exc:
-            log.error("%s", exc)
-            raise SystemExit(2) from None
+    except (UsageError, SLOError) as exc:
+        # One line, before any user starts (``locust --sse-profile bogus`` used to fail in every user).
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     if isinstance(runner, WorkerRunner):
         def final_request(environment: Environment, msg: Any, **_kw: Any) -> None:
             runner.send_message("sse_counters", _own_report())
@@ -181,7 +188,11 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
     STATE.reset()
     STATE.started_at = time.monotonic()
     STATE.server_before = _scrape_server(environment)
-    if load_options(environment).jobs_per_user:
+    options = load_options(environment)
+    STATE.timeline = Timeline(environment, lambda: _current_counters(environment), options.timeline_s,
+                              options.progress_s)
+    STATE.timeline.start()
+    if options.jobs_per_user:
         gevent.spawn(_quit_when_all_jobs_followed, environment)
 
 
@@ -254,6 +265,8 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         STATE.final_peak = COUNTERS.streams_peak
         STATE.generators = [SAMPLER.stats()]
     STATE.server_after = _scrape_server(environment)
+    if STATE.timeline is not None:
+        STATE.samples = STATE.timeline.stop(STATE.final_counters)
 
 
 def _entries(environment: Environment) -> list[EntryStats]:
@@ -262,9 +275,7 @@ def _entries(environment: Environment) -> list[EntryStats]:
         count = entry.num_requests
         out.append(EntryStats(
             type=str(entry.method), name=str(entry.name), num_requests=count, num_failures=entry.num_failures,
-            p50=entry.get_response_time_percentile(0.5) if count else None,
-            p95=entry.get_response_time_percentile(0.95) if count else None,
-            p99=entry.get_response_time_percentile(0.99) if count else None,
+            histogram={float(k): int(v) for k, v in entry.response_times.items()},
             max=float(entry.max_response_time) if count else None,
             avg=entry.avg_response_time if count else None,
         ))
@@ -304,7 +315,7 @@ def summary_for(environment: Environment) -> dict[str, Any]:
     return build_summary(meta=meta, entries=_entries(environment), counters=counters,
                          streams_peak=STATE.final_peak or int(counters.get("streams_peak", 0)),
                          duration_s=stopped - started, server=_server_delta(), slos=specs,
-                         generator=_generator())
+                         generator=_generator(), timeline=STATE.samples)
 
 
 def _generator() -> dict[str, Any] | None:
@@ -333,9 +344,12 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
     if options.slo:
         failed = slo_failed(summary)
         for name, result in summary["slo"].items():
-            log.info("SLO %s: %s (limit %s) %s", name, result["value"], result["limit"],
+            log.info("SLO %s: %s (limit %s) %s", name, result["reason"] or result["value"], result["limit"],
                      "pass" if result["pass"] else "FAIL")
         environment.process_exit_code = 1 if failed else 0
+    if summary["nothing_measured"]:
+        log.error("nothing measured: %s", summary["nothing_measured"])
+        environment.process_exit_code = 1
 
 
 def _register() -> None:

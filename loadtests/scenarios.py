@@ -177,7 +177,7 @@ class PollingUser(SSEUser):
         self.poll_until_done(session_id)
 
     def poll_until_done(self, session_id: str) -> None:
-        from sse_contract.status import StatusUpdate
+        from loadtests.observed import ObservedStatus
 
         interval = (self.options.poll_interval_ms or self.poll_interval_ms) / 1000
         deadline = time.monotonic() + self.options.watch_timeout_s
@@ -198,13 +198,24 @@ class PollingUser(SSEUser):
                     elif response.status_code == 200:
                         received = time.time()
                         etag = response.headers.get("etag") or ""
-                        update = StatusUpdate.from_json(response.content or b"")
+                        try:
+                            update = ObservedStatus.from_json(response.content or b"")
+                        except ValueError:
+                            response.failure("poll answered a body that is not a status")
+                            COUNTERS.error("poll_bad_status")
+                            gevent.sleep(interval)
+                            continue
+                        COUNTERS.events_by_type["poll_status"] += 1
                         if last_seq is None or update.seq != last_seq:
                             last_seq = update.seq
-                            latency = max(0.0, (received - update.timestamp.timestamp()) * 1000)
-                            self.environment.events.request.fire(
-                                request_type="POLL", name="change", response_time=latency,
-                                response_length=0, exception=None, context={})
+                            published = update.published
+                            if published is None:
+                                COUNTERS.latency_unknown += 1
+                            else:
+                                self.environment.events.request.fire(
+                                    request_type="POLL", name="change",
+                                    response_time=max(0.0, (received - published) * 1000),
+                                    response_length=0, exception=None, context={})
                         if update.terminal:
                             COUNTERS.watches_terminal += 1
                             COUNTERS.terminal[update.status.value] += 1

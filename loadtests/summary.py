@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from loadtests.percentiles import summarize_histogram
 from loadtests.slo import SLOSpec, evaluate
 
-__all__ = ["DERIVED_NAMES", "SSE_TYPE", "EntryStats", "build_summary", "slo_failed"]
+__all__ = ["DERIVED_NAMES", "SSE_TYPE", "EntryStats", "build_summary", "nothing_measured", "slo_failed"]
 
 #: Locust ``request_type`` of everything the SSE client reports.
 SSE_TYPE = "SSE"
@@ -22,24 +23,50 @@ DERIVED_NAMES = frozenset({"event", "snapshot", "first_event", "reconnect"})
 
 
 class EntryStats(TypedDict):
+    """One Locust statistics entry, flattened. ``histogram`` is Locust's (rounded ms -> count)."""
+
     type: str
     name: str
     num_requests: int
     num_failures: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
+    histogram: Mapping[float, int]
     max: float | None
     avg: float | None
 
 
-def _pcts(entry: EntryStats | None, keys: Iterable[str]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for key in keys:
-        value: Any = entry.get(key) if entry else None
-        out[key] = None if value is None or not entry or not entry["num_requests"] else round(float(value), 1)
-    out["count"] = entry["num_requests"] if entry else 0
+def _entry_quantiles(entry: EntryStats | None) -> dict[str, Any]:
+    """p50/p95/p99/max/count of an entry; the figures are None (unknown) without samples."""
+    out: dict[str, Any] = summarize_histogram(entry["histogram"] if entry else {})
+    if entry and entry["max"] is not None and out["count"]:
+        out["max"] = round(float(entry["max"]), 1)  # exact, not rounded into the histogram
     return out
+
+
+def _histogram(entry: EntryStats | None) -> list[list[float]]:
+    """[[ms, count], ...] sorted: the distribution the HTML report plots."""
+    if not entry:
+        return []
+    return [[float(k), int(v)] for k, v in sorted(entry["histogram"].items()) if v > 0]
+
+
+def nothing_measured(summary: Mapping[str, Any]) -> str | None:
+    """Why the run measured nothing (then it must fail whatever the SLOs say), or None."""
+    errors = dict(summary.get("errors_by_type") or {})
+    err_text = (" (errors: " + ", ".join(f"{k}={v}" for k, v in list(errors.items())[:5]) + ")") if errors else ""
+    polling = dict(summary.get("polling") or {})
+    by_type = dict(summary.get("events_by_type") or {})
+    statuses = int(summary.get("events_received") or 0) + int(by_type.get("poll_status", 0))
+    if not summary.get("streams_opened") and not polling.get("polls"):
+        return "no stream opened and no poll answered" + err_text
+    if not statuses:
+        others = ", ".join(f"{k}={v}" for k, v in by_type.items()) or "none"
+        return (f"no status event arrived on {summary.get('streams_opened', 0)} stream(s) "
+                f"(events by type: {others}){err_text}")
+    live = int(summary.get("events_received") or 0) - int(summary.get("snapshots") or 0)
+    if not live and not polling.get("polls"):
+        return (f"only the {summary.get('snapshots')} snapshot(s) of fresh connects arrived, no live status "
+                f"event: no job moved{err_text}")
+    return None
 
 
 def build_summary(
@@ -52,6 +79,7 @@ def build_summary(
     server: Mapping[str, Any] | None = None,
     slos: Iterable[SLOSpec] = (),
     generator: Mapping[str, Any] | None = None,
+    timeline: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     table = {(e["type"], e["name"]): e for e in entries}
 
@@ -71,6 +99,9 @@ def build_summary(
         "streams_peak": streams_peak,
         "streams_opened": counters.get("streams_opened", 0),
         "events_received": counters.get("events_received", 0),
+        "events_by_type": dict(sorted(dict(counters.get("events_by_type") or {}).items())),
+        "snapshots": counters.get("snapshots", 0),
+        "latency_unknown": counters.get("latency_unknown", 0),
         "heartbeats": counters.get("heartbeats", 0),
         "gaps": counters.get("gaps", 0),
         "duplicates": counters.get("duplicates", 0),
@@ -80,10 +111,11 @@ def build_summary(
         "errors": errors,
         "errors_by_type": errors_by_type,
         "error_rate": round(errors / attempts, 6) if attempts else (1.0 if errors else 0.0),
-        "latency_ms": _pcts(sse("event"), ("p50", "p95", "p99", "max")),
-        "connect_ms": _pcts(sse("connect"), ("p50", "p95", "p99", "max")),
-        "first_event_ms": _pcts(sse("first_event"), ("p50", "p95", "p99", "max")),
-        "reconnect_ms": _pcts(sse("reconnect"), ("p50", "p95", "p99", "max")),
+        "latency_ms": _entry_quantiles(sse("event")),
+        "connect_ms": _entry_quantiles(sse("connect")),
+        "first_event_ms": _entry_quantiles(sse("first_event")),
+        "reconnect_ms": _entry_quantiles(sse("reconnect")),
+        "latency_histogram_ms": _histogram(sse("event")),
         "watches": {
             "started": counters.get("watches_started", 0),
             "terminal": counters.get("watches_terminal", 0),
@@ -97,19 +129,29 @@ def build_summary(
             "polls": counters.get("polls", 0),
             "not_modified": counters.get("polls_not_modified", 0),
             # publish-to-noticed latency of a status change seen by polling (compare with latency_ms)
-            "change_ms": _pcts(table.get(("POLL", "change")), ("p50", "p95", "p99", "max")),
+            "change_ms": _entry_quantiles(table.get(("POLL", "change"))),
         },
         "requests": {
             "total": requests,
             "failures": failures,
             "attempts": attempts,
             "http_per_s": round(sum(e["num_requests"] for e in http) / duration_s, 2) if duration_s else None,
+            "entries": [_entry_row(e) for e in table.values()],
         },
+        "timeline": [dict(sample) for sample in timeline],
         "server": dict(server) if server else None,
         "generator": dict(generator) if generator else None,
     }
+    summary["nothing_measured"] = nothing_measured(summary)
     summary["slo"] = evaluate(slos, summary)
     return summary
+
+
+def _entry_row(entry: EntryStats) -> dict[str, Any]:
+    """Locust's request statistics as its own report shows them (they stay in the HTML report)."""
+    return {"type": entry["type"], "name": entry["name"], "requests": entry["num_requests"],
+            "failures": entry["num_failures"],
+            "avg_ms": None if entry["avg"] is None else round(entry["avg"], 1), **_entry_quantiles(entry)}
 
 
 def slo_failed(summary: Mapping[str, Any]) -> list[str]:

@@ -197,7 +197,7 @@ class SSEUser(FastHttpUser):
             _redis_publisher(self.options.redis_url)
             gevent.spawn(self._simulate, session_id, params)
             return True
-        with self.client.post(f"/api/v1/sessions/{session_id}/transcribe", json=params.model_dump(),
+        with self.client.post(f"/api/v1/sessions/{session_id}/transcribe", json=params.model_dump(exclude_unset=True),
                               headers=self.auth(token), name="transcribe", catch_response=True) as response:
             if response.status_code != 202:
                 response.failure(f"transcribe answered {response.status_code}")

@@ -30,12 +30,13 @@ from reference_app.bus.protocol import StatusBus
 from reference_app.errors import store_unavailable, validation_error
 from reference_app.job_queue import CeleryJobQueue, InlineJobQueue, JobQueue
 from reference_app.metrics import Metrics
-from reference_app.settings import Settings, get_settings, redact_url
+from reference_app.settings import Settings, get_settings
 from reference_app.stream_endpoint import StreamFastPath
 from reference_app.stream_leases import LeaseStore, LocalLeases, RedisLeases
 from reference_app.stream_reads import OpenReads
 from reference_app.stream_registry import StreamRegistry
 from reference_app.streaming import StreamContext
+from sse_client import redact_url
 
 log = logging.getLogger(__name__)
 

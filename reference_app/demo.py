@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from reference_app.launcher import local_stack
-from reference_app.settings import redact_url
-from sse_client import open_stream
+from sse_client import open_stream, redact_url
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import Event
 

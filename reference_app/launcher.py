@@ -35,7 +35,8 @@ import uvicorn
 
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.processes import api_args, celery_worker_args, spawn, stop
-from reference_app.settings import check_redis_url, redact_url
+from reference_app.settings import check_redis_url
+from sse_client import redact_url
 
 __all__ = [
     "TEST_SECRET", "ApiProcess", "Interrupted", "LocalStack", "StartupError", "WorkerProcess", "listening_socket",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sse_client import redact_url
 
 DEFAULT_SECRET = "dev-only-insecure-secret-change-me"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -117,15 +118,6 @@ def check_redis_url(url: str, name: str = "--redis-url") -> None:
         raise SettingsError(f"{name} {redact_url(url)!r} is not a valid Redis URL: {exc}") from None
     if port == 0:
         raise SettingsError(f"{name} {redact_url(url)!r}: port must be 1-65535")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for logs and error messages); works on URLs that
-    do not parse too (a port out of range), which are the ones error messages quote."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
-_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
 
 
 @lru_cache

@@ -4,7 +4,7 @@ Layer 1, next to ``simulators``: imports ``sse_contract`` and httpx only. Pure d
 ``sse_contract.wire`` (no I/O); this package is the I/O around it.
 """
 
-from sse_client.origin import Origin
+from sse_client.origin import Origin, redact_url
 from sse_client.reader import Arrival, SSEStream, open_stream
 
-__all__ = ["Arrival", "Origin", "SSEStream", "open_stream"]
+__all__ = ["Arrival", "Origin", "SSEStream", "open_stream", "redact_url"]

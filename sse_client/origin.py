@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Origin"]
+__all__ = ["Origin", "redact_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +36,13 @@ class Origin:
         default = 443 if self.scheme == "https" else 80
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == default else f"{host}:{self.port}"
+
+
+_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, for logs and error messages (one helper for the app,
+    the checker and the command line). Works on URLs that do not parse too (a port out of range), which are
+    the ones error messages quote."""
+    return _PASSWORD.sub(r"\1***@", url)

@@ -1,51 +1,62 @@
-"""``sse-harness load``: a headless Locust SSE load with SLO gates."""
+"""``sse-harness load``: a headless Locust SSE load with SLO gates, progress lines and an HTML report.
+
+The options are not declared here: each is a row of ``loadtests.runner.LoadRequest`` (the run) or
+``loadtests.options.LoadOptions`` (the users), from which this module makes the typer parameters, as the
+plugin makes Locust's ``--sse-*`` arguments from the same rows.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+import inspect
+from typing import Annotated, Any
 
 import typer
 
-from sse_harness.console import err, fail
+from loadtests.options import LoadOptions, OptionRow, UsageError, rows
+from loadtests.runner import LoadRequest, run_load
+from sse_harness.console import err, fail, out
+
+__all__ = ["load", "typer_parameters"]
 
 
-def load(
-    host: Annotated[str, typer.Option(help="base URL of the target, e.g. http://127.0.0.1:8000")],
-    scenario: Annotated[str, typer.Option(
-        help="steady, fanout, connect-storm, reconnect-storm, polling, mixed")] = "steady",
-    users: Annotated[int, typer.Option(help="concurrent users (each holds one stream or poller)")] = 100,
-    spawn_rate: Annotated[float, typer.Option(help="users started per second")] = 50.0,
-    run_time: Annotated[str, typer.Option(help="e.g. 30s, 5m")] = "30s",
-    processes: Annotated[int | None, typer.Option(help="Locust worker processes (-1 = one per CPU)")] = None,
-    slo: Annotated[list[str] | None, typer.Option(
-        help="gate NAME=VALUE, repeatable: p99_latency_ms=500, error_rate=0.001, gaps=0, streams_peak=500")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="write the summary JSON here")] = None,
-    html_file: Annotated[Path | None, typer.Option("--html", help="write Locust's HTML report here")] = None,
-    source: Annotated[str, typer.Option(help="job driver: api (POST .../transcribe) or redis")] = "api",
-    redis_url: Annotated[str, typer.Option(help="the target's Redis, for --source redis")] = "",
-    transport: Annotated[str, typer.Option(help="stream reader: raw (gevent sockets) or fasthttp")] = "raw",
-    profile: Annotated[str | None, typer.Option(help="job profile override (steady, bursty, ...)")] = None,
-    steps: Annotated[int | None, typer.Option(help="progress updates per job (override)")] = None,
-    interval_ms: Annotated[int | None, typer.Option(help="pause between updates (override)")] = None,
-    jobs_per_user: Annotated[int, typer.Option(help="jobs each user follows, then idles (0 = no limit)")] = 0,
-    cut_every_s: Annotated[float | None, typer.Option(help="client-side stream cuts (reconnect storms)")] = None,
-    reconnect_delay_ms: Annotated[int | None, typer.Option(help="fixed reconnect delay (default: retry:)")] = None,
-    poll_interval_ms: Annotated[int | None, typer.Option(help="polling scenario: time between polls")] = None,
-    stop_timeout: Annotated[str, typer.Option(help="let users finish their current job at the end")] = "0",
-) -> None:
-    """Run a Locust SSE load (headless), print the summary, exit 1 if an SLO fails."""
-    from loadtests.runner import LoadRequest, LoadUsageError, run_load
+def typer_parameters(*classes: type) -> list[inspect.Parameter]:
+    """One keyword parameter per command-line row of ``classes``, typed and documented for typer."""
+    params: list[inspect.Parameter] = []
+    for cls in classes:
+        for row in rows(cls):
+            if not row.cli:
+                continue
+            params.append(_parameter(row))
+    return params
 
-    request = LoadRequest(
-        host=host, scenario=scenario, users=users, spawn_rate=spawn_rate, run_time=run_time,
-        processes=processes, slos=slo or [], json_file=json_file, html_file=html_file, source=source,
-        redis_url=redis_url, transport=transport, profile=profile, steps=steps, interval_ms=interval_ms,
-        jobs_per_user=jobs_per_user, cut_every_s=cut_every_s, reconnect_delay_ms=reconnect_delay_ms,
-        poll_interval_ms=poll_interval_ms, stop_timeout=stop_timeout,
-    )
+
+def _parameter(row: OptionRow) -> inspect.Parameter:
+    listed = all(choice in row.help for choice in row.choices)
+    help_text = row.help + (f" (one of: {', '.join(row.choices)})" if row.choices and not listed else "")
+    info = typer.Option(row.flag, help=help_text, metavar=row.metavar,
+                        show_default=not row.required and row.default not in (None, []))
+    default: Any = ... if row.required else (None if row.default == [] else row.default)
+    return inspect.Parameter(row.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[row.type, info])
+
+
+def _split(values: dict[str, Any]) -> LoadRequest:
+    option_names = {row.name for row in rows(LoadOptions) if row.cli}
+    options = LoadOptions(**{k: v for k, v in values.items() if k in option_names})
+    run = {k: v for k, v in values.items() if k not in option_names}
+    run["slo"] = list(run.get("slo") or [])
+    return LoadRequest(**run, options=options)
+
+
+def load(**values: Any) -> None:
+    """Run a Locust SSE load (headless), print the summary, exit 1 if nothing was measured or an SLO failed."""
     try:
-        code, _summary = run_load(request, err)
-    except LoadUsageError as exc:
+        code, _summary = run_load(_split(values), err, out=out)
+    except UsageError as exc:
         raise fail(str(exc)) from exc
     raise typer.Exit(code)
+
+
+_params = typer_parameters(LoadRequest, LoadOptions)
+load.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]
+load.__annotations__ = {p.name: p.annotation for p in _params} | {"return": None}

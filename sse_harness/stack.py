@@ -134,8 +134,8 @@ def simulate(
     from pydantic import ValidationError
     from redis.exceptions import RedisError
 
-    from reference_app.settings import redact_url
     from reference_app.simulate import simulate as run_simulation
+    from sse_client import redact_url
 
     if not redis_url:
         raise fail("no Redis: pass --redis-url or set REDIS_URL")

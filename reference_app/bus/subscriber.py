@@ -22,7 +22,6 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
@@ -32,27 +31,15 @@ from redis.exceptions import RedisError
 from reference_app.bus import keys
 from reference_app.bus.mailbox import Mailbox
 from reference_app.bus.message import BusMessage
+from sse_client import redact_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BusUnavailable", "SharedSubscriber", "masked_url"]
+__all__ = ["BusUnavailable", "SharedSubscriber"]
 
 
 class BusUnavailable(RuntimeError):
     """The shared subscriber could not confirm a subscription in time (Redis down)."""
-
-
-def masked_url(url: str) -> str:
-    """The Redis URL fit for a log line: the password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass
@@ -212,7 +199,7 @@ class SharedSubscriber:
                 delay = min(self.backoff_max_s, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
                 attempt += 1
                 log.warning("shared subscriber lost Redis at %s (%s: %s); retrying in %.2fs",
-                            masked_url(self.url), type(exc).__name__, exc, delay)
+                            redact_url(self.url), type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
 
     async def _connect(self) -> AbstractConnection:

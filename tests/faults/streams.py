@@ -206,13 +206,6 @@ def contiguous(ids: list[int]) -> bool:
     return ids == list(range(ids[0], ids[0] + len(ids))) if ids else False
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 _closers: set[asyncio.Future[None]] = set()
 
 

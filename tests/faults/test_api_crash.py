@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from conftest import bearer
+from loadtests.percentiles import percentile
 from reference_app.api_client import login, new_session
 from reference_app.embedded_redis import EmbeddedRedis
 from reference_app.launcher import ApiProcess, WorkerProcess
 from tests.faults.observe import metrics
-from tests.faults.streams import LoopThread, contiguous, open_many, percentile, until
+from tests.faults.streams import LoopThread, contiguous, open_many, until
 
 pytestmark = pytest.mark.fault
 

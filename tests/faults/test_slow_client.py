@@ -25,12 +25,13 @@ import httpx
 import pytest
 
 from conftest import bearer
+from loadtests.percentiles import percentile
 from reference_app.api_client import login, new_session
 from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
 from reference_app.worker.publisher import StatusPublisher
 from sse_contract.status import StatusChange
 from tests.faults.observe import established_from, metrics, rss_mb, subscribers
-from tests.faults.streams import Follower, contiguous, percentile, request_bytes
+from tests.faults.streams import Follower, contiguous, request_bytes
 
 pytestmark = pytest.mark.fault
 

@@ -6,6 +6,7 @@ reconnect, status code and id sequence is exact.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -249,3 +250,31 @@ def test_client_side_cuts_resume_without_loss() -> None:
     assert counters.errors == {}  # a planned cut is not an error (an idle timeout would be)
     assert script.requests[1]["Last-Event-ID"] == "1"
     assert counters.gaps == 0 and counters.reconnects == 1
+
+
+def test_a_status_without_timestamp_is_counted_with_unknown_latency_never_zero() -> None:
+    """Issue 11: statuses without ``timestamp`` reported p50/p99 = 0 ms while the server delayed every event
+    by 300 ms (the missing timestamp was filled with the parse time). Now they count, with no latency."""
+    def bare(seq: int, state: str = "processing") -> bytes:
+        return encode_event(json.dumps({"session_id": "s", "seq": seq, "status": state, "progress": seq}),
+                            event="status", id=seq)
+
+    script = Script(FakeConnection(chunks=[bare(1, "pending"), bare(2), bare(3, "completed")]))
+    watcher, recorder, counters, _ = make(script)
+    result = watcher.watch("/stream", {})
+    assert result.terminal_status == "completed"
+    assert counters.events_received == 3 and counters.latency_unknown == 3 and counters.snapshots == 1
+    assert "event" not in recorder.names() and "snapshot" not in recorder.names()  # no made-up latency
+    assert recorder.failures() == []
+    assert counters.gaps == counters.duplicates == 0
+
+
+def test_events_of_every_type_are_counted_by_type() -> None:
+    """A server sending ``event: message`` gave ``events_received: 0, errors: 0``: now each type shows."""
+    script = Script(FakeConnection(chunks=[
+        encode_event("{}", event=None) * 2, encode_event("x", event="stalled"), status(1, "completed"),
+    ]))
+    watcher, _, counters, _ = make(script)
+    watcher.watch("/stream", {})
+    assert dict(counters.events_by_type) == {"message": 2, "stalled": 1, "status": 1}
+    assert counters.events_received == 1

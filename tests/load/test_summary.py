@@ -11,7 +11,10 @@ pytestmark = pytest.mark.unit
 
 
 def entry(kind: str, name: str, n: int, fails: int = 0, p99: float = 10.0) -> EntryStats:
-    return EntryStats(type=kind, name=name, num_requests=n, num_failures=fails, p50=1.0, p95=5.0, p99=p99,
+    """``n`` samples: half at 1 ms, up to 95 % at 5 ms, up to 99 % at 7 ms, the rest at ``p99``."""
+    histogram = {1.0: n // 2, 5.0: n * 95 // 100 - n // 2, 7.0: n * 99 // 100 - n * 95 // 100}
+    histogram[p99] = n - sum(histogram.values())
+    return EntryStats(type=kind, name=name, num_requests=n, num_failures=fails, histogram=histogram,
                       max=p99 * 2, avg=2.0)
 
 
@@ -33,7 +36,9 @@ def test_summary_fields_and_error_rate_over_attempts_not_events() -> None:
     assert summary["scenario"] == "steady"
     assert summary["streams_peak"] == 9
     assert summary["events_received"] == 1000
-    assert summary["latency_ms"] == {"p50": 1.0, "p95": 5.0, "p99": 250.0, "max": 500.0, "count": 1000}
+    assert summary["latency_ms"] == {"p50": 5.0, "p95": 7.0, "p99": 250.0, "max": 500.0, "count": 1000}
+    assert summary["latency_histogram_ms"] == [[1.0, 500], [5.0, 450], [7.0, 40], [250.0, 10]]
+    assert {"type": "POST", "name": "dev-login", "requests": 10} .items() <= summary["requests"]["entries"][3].items()
     assert summary["connect_ms"]["count"] == 12
     assert summary["errors"] == 3 and summary["errors_by_type"] == {"connect_refused": 2, "http_429": 1}
     # 3 errors over 32 attempts (connects + HTTP hooks); the 1,010 event measurements are not attempts.
@@ -50,3 +55,28 @@ def test_no_data_gives_none_percentiles_and_zero_rates() -> None:
     assert summary["latency_ms"] == {"p50": None, "p95": None, "p99": None, "max": None, "count": 0}
     assert summary["error_rate"] == 0.0
     assert summary["slo"] == {}
+    assert summary["nothing_measured"] == "no stream opened and no poll answered"
+
+
+@pytest.mark.parametrize(
+    ("counters", "reason"),
+    [
+        ({"errors": {"connect_refused": 4}}, "no stream opened and no poll answered (errors: connect_refused=4)"),
+        ({"streams_opened": 3, "events_by_type": {"message": 40}},
+         "no status event arrived on 3 stream(s) (events by type: message=40)"),
+        ({"streams_opened": 3, "events_received": 3, "snapshots": 3, "events_by_type": {"status": 3}},
+         "only the 3 snapshot(s) of fresh connects arrived, no live status event: no job moved"),
+    ],
+)
+def test_nothing_measured_names_what_is_missing(counters: dict[str, object], reason: str) -> None:
+    """A server sending ``event: message`` gave ``events_received: 0, errors: 0`` and exit 0: now the run
+    fails, and the events it did get are reported by type."""
+    summary = build_summary(meta={}, entries=[], counters=counters, streams_peak=0, duration_s=1.0)
+    assert summary["nothing_measured"] == reason
+
+
+def test_a_run_with_live_events_measured_something() -> None:
+    counters = {"streams_opened": 1, "events_received": 5, "snapshots": 1, "events_by_type": {"status": 5}}
+    summary = build_summary(meta={}, entries=[], counters=counters, streams_peak=1, duration_s=1.0)
+    assert summary["nothing_measured"] is None
+    assert summary["events_by_type"] == {"status": 5}

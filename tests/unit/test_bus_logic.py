@@ -13,7 +13,7 @@ from reference_app.bus import keys
 from reference_app.bus.memory import MemoryBus
 from reference_app.bus.message import BusMessage
 from reference_app.bus.publish_script import PUBLISH_LUA, prepare_publish
-from reference_app.bus.subscriber import masked_url
+from sse_client import redact_url
 from sse_contract.status import StatusChange, StatusUpdate
 
 pytestmark = pytest.mark.unit
@@ -91,11 +91,11 @@ def test_all_keys_of_a_session_share_one_cluster_slot() -> None:
     assert {n[n.index("{") : n.index("}") + 1] for n in names} == {"{s1}"}
 
 
-def test_masked_url_hides_only_the_password() -> None:
-    assert masked_url("rediss://app:s3cr%40t@cache.example:6380/2?ssl_cert_reqs=none") == (
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("rediss://app:s3cr%40t@cache.example:6380/2?ssl_cert_reqs=none") == (
         "rediss://app:***@cache.example:6380/2?ssl_cert_reqs=none")
-    assert masked_url("redis://:pw@127.0.0.1/0") == "redis://:***@127.0.0.1/0"
-    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact_url("redis://:pw@127.0.0.1/0") == "redis://:***@127.0.0.1/0"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
 async def test_memory_bus_fans_out_and_replays() -> None:
