@@ -6,7 +6,8 @@ no-cache``, ``Accept-Encoding: gzip, deflate, br``, the cookie) and HTTP/2 is of
 The recorder timestamps every byte chunk and every parsed item on arrival; the checks judge the
 recording, so they are pure functions that unit tests can feed.
 
-Parsing is ``sse_contract.wire.SSEDecoder`` — the project's one SSE parser.
+Reading is ``sse_client.open_stream`` (content-decoded, so a gzipped stream is still judged event by event),
+the project's one async SSE reader; parsing is its ``sse_contract.wire.SSEDecoder``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Literal
 
 import httpx
 
+from sse_client import open_stream
 from sse_contract import __version__
 from sse_contract.status import TERMINAL_STATES, StatusUpdate
-from sse_contract.wire import Comment, Event, Item, Retry, SSEDecoder
+from sse_contract.wire import Comment, Event, Item, Retry
 
 __all__ = [
     "BROWSER_HEADERS", "Arrival", "Credentials", "StreamRecord", "make_client", "one_line", "open_streams",
@@ -212,10 +214,10 @@ async def record_stream(
     loop = asyncio.get_running_loop()
     loop_start = loop.time()
     start = time.monotonic()
-    decoder = SSEDecoder()
     try:
         async with asyncio.timeout(window_s) as scope:
-            async with client.stream("GET", url, headers=request_headers) as response:
+            async with open_stream(client, url, headers=request_headers) as stream:
+                response = stream.response
                 record.t_headers = time.monotonic() - start
                 if silence_limit_s is not None:
                     scope.reschedule(min(loop_start + window_s,
@@ -230,11 +232,11 @@ async def record_stream(
                     record.body_excerpt = body[:500].decode("utf-8", "replace")
                     record.end = "closed"
                     return record
-                async for chunk in response.aiter_bytes():
-                    now = time.monotonic() - start
+                async for chunk in stream.chunks(decoded=True):
+                    now = chunk.at - start
                     wall = datetime.now(UTC)
-                    record.chunks.append((now, len(chunk)))
-                    for item in decoder.feed(chunk):
+                    record.chunks.append((now, chunk.size))
+                    for item in chunk.items:
                         arrival = Arrival(now, wall, item)
                         record.arrivals.append(arrival)
                         if linger_after_terminal_s is not None and arrival.is_final:

@@ -19,7 +19,7 @@ import httpx
 
 from sse_contract.wire import Comment, Event, Retry, SSEDecoder
 
-__all__ = ["Arrival", "Item", "SSEStream", "open_stream"]
+__all__ = ["Arrival", "Chunk", "Item", "SSEStream", "open_stream"]
 
 Item = Event | Comment | Retry
 
@@ -28,6 +28,13 @@ Item = Event | Comment | Retry
 class Arrival:
     at: float  # time.monotonic() when the chunk holding the item was read
     item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    at: float  # time.monotonic() when it was read
+    size: int  # bytes, after content decoding when asked for
+    items: list[Item]  # the items this read completed
 
 
 class SSEStream:
@@ -54,14 +61,22 @@ class SSEStream:
         """The last ``retry:`` the server sent on this response."""
         return self.decoder.retry_ms
 
-    async def arrivals(self) -> AsyncIterator[Arrival]:
-        async for chunk in self.response.aiter_raw():
+    async def chunks(self, *, decoded: bool = False) -> AsyncIterator[Chunk]:
+        """Each read as it arrives, with the items it completed. ``decoded`` undoes a Content-Encoding first
+        (the checker reads a gzipped stream to say so and still judge its events); the default reads the
+        bytes as sent."""
+        reads = self.response.aiter_bytes() if decoded else self.response.aiter_raw()
+        async for data in reads:
             now = time.monotonic()
             if self.first_byte_at is None:
                 self.first_byte_at = now
-            for item in self.decoder.feed(chunk):
-                yield Arrival(now, item)
+            yield Chunk(now, len(data), self.decoder.feed(data))
         self.ended_by_server = True
+
+    async def arrivals(self) -> AsyncIterator[Arrival]:
+        async for chunk in self.chunks():
+            for item in chunk.items:
+                yield Arrival(chunk.at, item)
 
     async def body(self) -> bytes:
         """The whole body of a non-stream answer (a 4xx/5xx)."""
