@@ -282,6 +282,9 @@ def event_ids(record: StreamRecord, contract: bool = True) -> CheckResult:
             return _r("stream.ids", soft, "repeated ids: ids must be unique and increasing", **evidence)
         return _r("stream.ids", soft, "ids are not integers: cannot verify they increase; the contract's ids "
                   "are the status seq", **evidence)
+    if len(numeric) < 2:
+        return _r("stream.ids", Outcome.SKIP, f"not measured: {len(numeric)} event(s) arrived, two ids are needed to "
+                  "see them increase (did the job run?)", **evidence)
     backwards = [(a, b) for a, b in itertools.pairwise(numeric) if b <= a]
     if backwards:
         a, b = backwards[0]

@@ -18,9 +18,9 @@ import httpx
 from conformance import checks
 from conformance.catalog import BY_ID, select_checks
 from conformance.client import StreamRecord, record_stream
-from conformance.model import CheckResult, Outcome
+from conformance.model import CheckResult
 from conformance.observations import Observations
-from conformance.options import CheckOptions
+from conformance.options import CheckOptions, SetupError
 
 __all__ = ["SseRunner"]
 
@@ -118,9 +118,8 @@ class SseRunner:
         self.obs.live = self.obs.idle = record
         if "resume-sse" in phases and record.opened:
             await self.resume(record)
-        results = [BY_ID[c].judge(self.obs, self.o) for c in selected]
         if self.o.trigger_cmd and self.trigger_result:
-            note = f" (--trigger-cmd {shlex.quote(self.o.trigger_cmd)[:60]} {self.trigger_result})"
-            results = [CheckResult(r.id, r.outcome, r.message + note, r.evidence, r.metric)
-                       if r.outcome is Outcome.SKIP else r for r in results]
-        return results
+            # the events the user asked for did not happen as asked: judging a stream without them is no verdict
+            raise SetupError(f"--trigger-cmd {shlex.quote(self.o.trigger_cmd)[:60]} {self.trigger_result}: "
+                             "the events it should cause were not checked")
+        return [BY_ID[c].judge(self.obs, self.o) for c in selected]

@@ -150,11 +150,27 @@ def phase_connect(bench: Bench) -> str:
     return f"{result['streams']:,} open, {result['failed']} failed in {result['seconds']} s"
 
 
+def nothing_measured(results: dict[str, Any], request: CapacityRequest) -> str | None:
+    """Why the run measured nothing it reports, or None: streams that opened but never received a burst,
+    sustained or terminal status measured no delivery at all (the API not subscribed, a wrong Redis)."""
+    if not results.get("connect", {}).get("streams", 0):
+        return "no stream opened"
+    if "burst" in results and not results["burst"].get("received"):
+        return "no burst event arrived on any stream"
+    if "sustained" in results and request.sustain_s > 0 and not results["sustained"].get("received"):
+        return "no sustained event arrived on any stream"
+    if "finish" in results and not results["finish"].get("terminal"):
+        return "no stream received its terminal status"
+    return None
+
+
 def phase_memory(bench: Bench) -> str:
     open_streams = bench.results["connect"]["streams"]
     rss_streams = _rss(bench.api.pid)
     client_rss = sum(map(_rss, bench.client.pids))
-    per_stream = round((rss_streams - bench.rss_base) / open_streams / 1024, 1) if open_streams else None
+    grown = rss_streams - bench.rss_base
+    # an RSS that did not grow (the allocator returned warm-up memory) measured nothing per stream: unknown
+    per_stream = round(grown / open_streams / 1024, 1) if open_streams and grown > 0 else None
     bench.results["memory"] = {
         "api_rss_base_mb": round(bench.rss_base / 2**20, 1),
         "api_rss_with_streams_mb": round(rss_streams / 2**20, 1),
@@ -318,8 +334,7 @@ def run_capacity(request: CapacityRequest, console: Console, out: Console | None
             log_text = (Path(tmp) / "client.log").read_text(errors="replace")[-2000:]
     if log_text.strip():
         results["client_log_tail"] = log_text
-    opened = results.get("connect", {}).get("streams", 0)
-    results["nothing_measured"] = None if opened else "no stream opened"
+    results["nothing_measured"] = nothing_measured(results, request)
     results["slo"] = evaluate(parse_slos(request.slo, BENCH_METRICS), results, BENCH_METRICS)
     print_table(results, out, gated=bool(request.slo))
     if request.json_file is not None:

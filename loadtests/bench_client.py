@@ -33,7 +33,7 @@ from gevent.fileobject import FileObjectPosix  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
 from loadtests.accounting import StreamTracker  # noqa: E402
-from loadtests.observed import ObservedStatus  # noqa: E402
+from loadtests.observed import ObservedStatus, latency_ms  # noqa: E402
 from loadtests.percentiles import histogram, summarize  # noqa: E402
 from loadtests.system import raise_fd_limit  # noqa: E402
 from loadtests.transport import ConnectFailed, Connection, FastHttpConnection, RawConnection, Target  # noqa: E402
@@ -77,11 +77,11 @@ class Stream:
                         continue
                     self.tracker.observe(update.seq)
                     self.phase_events += 1
-                    published = update.published
-                    if published is None:  # unknown, not 0
+                    latency = latency_ms(received, update.published)
+                    if latency is None:  # unknown, not 0
                         self.latency_unknown += 1
                     else:
-                        self.phase_latencies.append(max(0.0, (received - published) * 1000))
+                        self.phase_latencies.append(latency)
                     if update.terminal:
                         self.terminal = True
 

@@ -50,13 +50,13 @@ BENCH_METRICS: dict[str, Metric] = {
     "storm_refused": Metric("max", _path("storm", "refused"), "storm: opens refused", _path("storm", "viewers")),
     "storm_all_live_s": Metric("max", _path("storm", "all_live_s"), "storm: seconds until every viewer was live",
                                _path("storm", "viewers")),
-    "storm_gaps": Metric("max", _path("storm", "gaps"), "storm: ids never received", _path("storm", "viewers")),
+    "storm_gaps": Metric("max", _path("storm", "gaps"), "storm: ids never received", _path("storm", "resumed")),
     "storm_duplicates": Metric("max", _path("storm", "duplicates"), "storm: ids received twice",
-                               _path("storm", "viewers")),
+                               _path("storm", "resumed")),
     "storm_lost": Metric("max", _path("storm", "lost"), "storm: statuses a viewer never got",
-                         _path("storm", "viewers")),
+                         _path("storm", "resumed")),
     "storm_cpu_ms_per_reconnect": Metric("max", _path("storm", "api_cpu_ms_per_reconnect"),
-                                         "storm: API CPU per reconnect", _path("storm", "viewers")),
+                                         "storm: API CPU per reconnect", _path("storm", "resumed")),
 }
 
 #: The issue's targets (2-core machine, load generator and server on one box), as ``--slo`` values:

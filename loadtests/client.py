@@ -26,7 +26,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from loadtests.accounting import LoadCounters, StreamTracker
-from loadtests.observed import ObservedStatus
+from loadtests.observed import ObservedStatus, latency_ms
 from loadtests.transport import ConnectFailed, Connection
 from sse_contract.constants import EVENT_RESET, EVENT_STATUS
 from sse_contract.wire import Comment, Event, Retry, SSEDecoder
@@ -255,11 +255,11 @@ class StreamWatcher:
                         snapshot = fresh and (published is None or published < requested_at)
                         if snapshot:
                             counters.snapshots += 1
-                        if published is None:
+                        latency = latency_ms(received, published)
+                        if latency is None:
                             counters.latency_unknown += 1
                         else:
-                            latency_ms = max(0.0, (received - published) * 1000)
-                            report("snapshot" if snapshot else "event", latency_ms, len(item.data))
+                            report("snapshot" if snapshot else "event", latency, len(item.data))
                         if update.terminal:
                             return update.status.value, "terminal", retry_s, decoder.last_event_id
                     elif item.event == EVENT_RESET:

@@ -12,7 +12,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sse_contract.status import TERMINAL_STATES, JobState
 
-__all__ = ["ObservedStatus"]
+__all__ = ["CLOCK_SKEW_TOLERANCE_MS", "ObservedStatus", "latency_ms"]
+
+#: a receive time this far before the publish time is a clock difference between the publisher and this
+#: client, not a latency: the latency is unknown (timestamps carry microseconds, so rounding is far smaller)
+CLOCK_SKEW_TOLERANCE_MS = 5.0
 
 
 class ObservedStatus(BaseModel):
@@ -35,3 +39,14 @@ class ObservedStatus(BaseModel):
     @classmethod
     def from_json(cls, text: str | bytes) -> ObservedStatus:
         return cls.model_validate_json(text)
+
+
+def latency_ms(received: float, published: float | None) -> float | None:
+    """Publish-to-receive latency, or None when unknown: no timestamp, or a clock that runs ahead of ours
+    (recording 0 ms there would let a latency SLO pass on numbers nobody measured)."""
+    if published is None:
+        return None
+    value = (received - published) * 1000
+    if value < -CLOCK_SKEW_TOLERANCE_MS:
+        return None
+    return max(0.0, value)

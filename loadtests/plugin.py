@@ -62,6 +62,7 @@ class _State:
         self.final_counters: dict[str, Any] | None = None
         self.final_peak = 0
         self.awaiting: set[str] = set()
+        self.missing_workers = 0  # workers whose final counters never arrived: the totals are partial
         self.workers = 1
         self.generators: list[dict[str, Any]] = []
         self.timeline: Timeline | None = None
@@ -253,9 +254,10 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         deadline = time.monotonic() + FINAL_REPLY_TIMEOUT_S
         while STATE.awaiting and time.monotonic() < deadline:
             gevent.sleep(0.05)
+        STATE.missing_workers = len(STATE.awaiting)
         if STATE.awaiting:
-            log.warning("no final counters from %d worker(s); using their last periodic report",
-                        len(STATE.awaiting))
+            log.error("no final counters from %d worker(s): the totals are partial, the run cannot pass",
+                      len(STATE.awaiting))
         parts = list(STATE.worker_counters.values())
         STATE.final_counters = merge_counters(parts)
         STATE.final_peak = max(STATE.cross_peak, STATE.final_counters["streams_peak"])
@@ -307,15 +309,20 @@ def summary_for(environment: Environment) -> dict[str, Any]:
         "spawn_rate": getattr(parsed, "spawn_rate", None),
         "run_time": getattr(parsed, "run_time", None),
         "workers": STATE.workers,
+        "missing_workers": STATE.missing_workers,
         "transport": options.transport,
         "source": options.source,
         "locust_version": locust.__version__,
     }
     specs = parse_slos([options.slo]) if options.slo else []
-    return build_summary(meta=meta, entries=_entries(environment), counters=counters,
-                         streams_peak=STATE.final_peak or int(counters.get("streams_peak", 0)),
-                         duration_s=stopped - started, server=_server_delta(), slos=specs,
-                         generator=_generator(), timeline=STATE.samples)
+    summary = build_summary(meta=meta, entries=_entries(environment), counters=counters,
+                            streams_peak=STATE.final_peak or int(counters.get("streams_peak", 0)),
+                            duration_s=stopped - started, server=_server_delta(), slos=specs,
+                            generator=_generator(), timeline=STATE.samples)
+    if STATE.missing_workers and not summary["nothing_measured"]:
+        summary["nothing_measured"] = (f"{STATE.missing_workers} of {STATE.workers} worker(s) sent no final "
+                                       "counters: gaps, duplicates and errors are partial")
+    return summary
 
 
 def _generator() -> dict[str, Any] | None:

@@ -177,7 +177,7 @@ class PollingUser(SSEUser):
         self.poll_until_done(session_id)
 
     def poll_until_done(self, session_id: str) -> None:
-        from loadtests.observed import ObservedStatus
+        from loadtests.observed import ObservedStatus, latency_ms
 
         interval = (self.options.poll_interval_ms or self.poll_interval_ms) / 1000
         deadline = time.monotonic() + self.options.watch_timeout_s
@@ -207,14 +207,16 @@ class PollingUser(SSEUser):
                             continue
                         COUNTERS.events_by_type["poll_status"] += 1
                         if last_seq is None or update.seq != last_seq:
+                            if last_seq is not None:  # a job that moved between two polls
+                                COUNTERS.events_by_type["poll_change"] += 1
                             last_seq = update.seq
-                            published = update.published
-                            if published is None:
+                            latency = latency_ms(received, update.published)
+                            if latency is None:
                                 COUNTERS.latency_unknown += 1
                             else:
                                 self.environment.events.request.fire(
                                     request_type="POLL", name="change",
-                                    response_time=max(0.0, (received - published) * 1000),
+                                    response_time=latency,
                                     response_length=0, exception=None, context={})
                         if update.terminal:
                             COUNTERS.watches_terminal += 1

@@ -63,9 +63,12 @@ def nothing_measured(summary: Mapping[str, Any]) -> str | None:
         return (f"no status event arrived on {summary.get('streams_opened', 0)} stream(s) "
                 f"(events by type: {others}){err_text}")
     live = int(summary.get("events_received") or 0) - int(summary.get("snapshots") or 0)
-    if not live and not polling.get("polls"):
-        return (f"only the {summary.get('snapshots')} snapshot(s) of fresh connects arrived, no live status "
-                f"event: no job moved{err_text}")
+    # polls that only ever saw the first status of each job (a dead worker) measured no change either
+    if not live and not by_type.get("poll_change"):
+        seen = (f"only the {summary.get('snapshots') or 0} snapshot(s) of fresh connects"
+                + (f" and {by_type.get('poll_status', 0)} poll(s) of unchanged statuses" if polling.get("polls")
+                   else ""))
+        return f"{seen} arrived, no live status event: no job moved{err_text}"
     return None
 
 

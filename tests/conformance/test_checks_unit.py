@@ -363,3 +363,12 @@ def test_every_option_exists_in_the_cli_and_the_pytest_plugin() -> None:
     pytest_plugin.pytest_addoption(Parser())  # type: ignore[arg-type]
     assert {d.removeprefix("sse_") for d in seen} == names
     assert {"steps", "interval_ms", "http2", "header", "cookie", "trigger_cmd", "profile"} <= names
+
+
+def test_one_event_is_not_enough_to_pass_the_ids() -> None:
+    """A snapshot alone (the worker is down, the job never moves) showed 'ids 7..7 by 1' as a pass: two ids are
+    needed to see them increase, so it is not measured."""
+    result = checks.event_ids(record([(0.02, status_event(7, -5.0))]))
+    assert result.outcome is Outcome.SKIP and "two ids are needed" in result.message
+    assert checks.event_ids(record([(0.02, status_event(7, -5.0)), (0.3, status_event(8, 0.2))])).outcome \
+        is Outcome.PASS

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from conformance import CheckOptions, Outcome, Report, run_sync
+from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.launcher import serve_asgi, wait_until
 from sse_harness.cli import app as cli
 from tests.conformance.nginx_server import CONF, NGINX, nginx, replace_once
@@ -133,6 +133,13 @@ def test_a_trigger_command_makes_events_happen(server: str) -> None:
     assert report.exit_code == 0, report.summary()
     assert report.get("stream.not-buffered").outcome is Outcome.PASS  # type: ignore[union-attr]
     assert report.get("stream.ids").message.startswith("6 events")  # type: ignore[union-attr]
+
+
+def test_a_trigger_command_that_fails_is_no_pass(server: str) -> None:
+    """A trigger that exits non-zero made none of the events asked for: the run must not pass (exit 2)."""
+    command = f"{shlex.quote(sys.executable)} -c \"raise SystemExit(3)\""
+    with pytest.raises(SetupError, match="exited 3"):
+        check(f"{server}/on-demand", trigger_cmd=command, idle_s=1.0)
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,9 @@ def test_no_data_gives_none_percentiles_and_zero_rates() -> None:
          "no status event arrived on 3 stream(s) (events by type: message=40)"),
         ({"streams_opened": 3, "events_received": 3, "snapshots": 3, "events_by_type": {"status": 3}},
          "only the 3 snapshot(s) of fresh connects arrived, no live status event: no job moved"),
+        ({"polls": 50, "events_by_type": {"poll_status": 50}},
+         "only the 0 snapshot(s) of fresh connects and 50 poll(s) of unchanged statuses arrived, no live status "
+         "event: no job moved"),
     ],
 )
 def test_nothing_measured_names_what_is_missing(counters: dict[str, object], reason: str) -> None:
@@ -80,3 +83,29 @@ def test_a_run_with_live_events_measured_something() -> None:
     summary = build_summary(meta={}, entries=[], counters=counters, streams_peak=1, duration_s=1.0)
     assert summary["nothing_measured"] is None
     assert summary["events_by_type"] == {"status": 5}
+
+
+def test_a_clock_ahead_of_ours_is_an_unknown_latency_not_zero() -> None:
+    """``max(0, received - published)`` turned a publisher clock 2 s ahead into 0 ms samples that passed any
+    latency SLO: beyond the tolerance the latency is unknown."""
+    from loadtests.observed import CLOCK_SKEW_TOLERANCE_MS, latency_ms
+
+    assert latency_ms(100.25, 100.0) == 250.0
+    assert latency_ms(100.0, None) is None
+    assert latency_ms(100.0, 102.0) is None
+    assert latency_ms(100.0, 100.0 + CLOCK_SKEW_TOLERANCE_MS / 2000) == 0.0
+
+
+def test_bench_streams_that_never_received_anything_measured_nothing() -> None:
+    from loadtests.bench import CapacityRequest, nothing_measured
+
+    request = CapacityRequest()
+    opened = {"connect": {"streams": 100}}
+    assert nothing_measured({"connect": {"streams": 0}}, request) == "no stream opened"
+    assert nothing_measured({**opened, "burst": {"received": 0}}, request) == "no burst event arrived on any stream"
+    assert nothing_measured({**opened, "burst": {"received": 500}, "sustained": {"received": 0}}, request) == (
+        "no sustained event arrived on any stream")
+    assert nothing_measured({**opened, "burst": {"received": 500}, "finish": {"terminal": 0}}, request) == (
+        "no stream received its terminal status")
+    assert nothing_measured({**opened, "burst": {"received": 500}, "sustained": {"received": 50},
+                             "finish": {"terminal": 100}}, request) is None
