@@ -23,6 +23,7 @@ from e2e.browsers import NoChromium, chromium_overrides
 from reference_app.api_client import login, new_session
 from reference_app.bus.keys import log_key
 from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
+from simulators.fault_proxy import ThreadedProxy, run_in_thread
 from tests.auth import bearer
 
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "test-results" / "e2e"
@@ -299,3 +300,30 @@ def open_page(
         return status_page
 
     return open_
+
+
+# ---- the React modules' fixtures (test_react_*.py; e2e/react_support.py has their helpers) -------------
+
+
+@pytest.fixture
+def variant() -> str:
+    """Which bundle a React test runs: the real hook; ``BOTH`` parametrises the original design's too."""
+    return "hook"
+
+
+@pytest.fixture
+def react_page(
+    variant: str, context: BrowserContext, open_page: Callable[..., StatusPage]
+) -> Callable[..., StatusPage]:
+    """``open_page`` on /react-demo, running the real hook or (``variant``) the original design's."""
+    from e2e.react_support import serve_variant  # it imports this module's Api
+
+    serve_variant(context, variant)
+    return open_page
+
+
+@pytest.fixture
+def gate(stack: ApiProcess) -> Iterator[ThreadedProxy]:
+    """The fault proxy in front of the stack (it answers the stream path 503 on demand, logs requests)."""
+    with run_in_thread(stack.url) as proxy:
+        yield proxy

@@ -8,14 +8,14 @@ As in test_react_hook.py, a check marked ``BOTH`` must fail against the original
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
 from e2e.conftest import Api, StatusPage
-from e2e.react_support import BOTH, SERVER_NOTICE_S, OpenSampler, serve_variant, stream_count, verdict
+from e2e.react_support import BOTH, SERVER_NOTICE_S, OpenSampler, stream_count, verdict
 from e2e.test_demo_page import horizontal_overflow
 from e2e.test_status_page import connection_history
 from reference_app.launcher import ApiProcess, WorkerProcess, wait_until
@@ -28,27 +28,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 def demo_page() -> str:
     """Every page of this file is the React one (the conftest's ``open_page`` reads this)."""
     return "react"
-
-
-@pytest.fixture
-def variant() -> str:
-    return "hook"
-
-
-@pytest.fixture
-def react_page(
-    variant: str, context: BrowserContext, open_page: Callable[..., StatusPage]
-) -> Callable[..., StatusPage]:
-    """``open_page`` on /react-demo, running the real hook or (``variant``) the original design's."""
-    serve_variant(context, variant)
-    return open_page
-
-
-@pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[ThreadedProxy]:
-    """The fault proxy in front of the stack (it answers the stream path 503 on demand, logs requests)."""
-    with run_in_thread(stack.url) as proxy:
-        yield proxy
 
 
 # ---- the client's behaviours, through the hook ---------------------------------------------------------

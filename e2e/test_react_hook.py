@@ -14,11 +14,11 @@ expected reason: proof that it catches the bug it claims. ``-s`` prints each ``M
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import expect
 
 from e2e.conftest import Api, StatusPage
 from e2e.react_support import (
@@ -28,12 +28,11 @@ from e2e.react_support import (
     SERVER_NOTICE_S,
     OpenSampler,
     measured,
-    serve_variant,
     stream_count,
     verdict,
 )
-from reference_app.launcher import ApiProcess, wait_until
-from simulators.fault_proxy import ThreadedProxy, run_in_thread
+from reference_app.launcher import wait_until
+from simulators.fault_proxy import ThreadedProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -42,27 +41,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 def demo_page() -> str:
     """Every page of this file is the React one (the conftest's ``open_page`` reads this)."""
     return "react"
-
-
-@pytest.fixture
-def variant() -> str:
-    return "hook"
-
-
-@pytest.fixture
-def react_page(
-    variant: str, context: BrowserContext, open_page: Callable[..., StatusPage]
-) -> Callable[..., StatusPage]:
-    """``open_page`` on /react-demo, running the real hook or (``variant``) the original design's."""
-    serve_variant(context, variant)
-    return open_page
-
-
-@pytest.fixture
-def gate(stack: ApiProcess) -> Iterator[ThreadedProxy]:
-    """The fault proxy in front of the stack (it answers the stream path 503 on demand, logs requests)."""
-    with run_in_thread(stack.url) as proxy:
-        yield proxy
 
 
 # ---- StrictMode -------------------------------------------------------------------------------------
