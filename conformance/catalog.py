@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from conformance import checks, probes
+from conformance import checks, probes, slow_reader
 from conformance.client import StreamRecord
 from conformance.model import CheckResult, Outcome
 from conformance.observations import Observations
@@ -20,8 +20,9 @@ from conformance.options import CheckOptions
 __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
-#: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last
-Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall"]
+#: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last;
+#: slow = a stream that reads nothing during a long job (alone: it reads /streams/me)
+Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall", "slow"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -124,6 +125,8 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: checks.sse_resume(*obs.sse_resume)),
     Check("stream.stalled", "event: stalled when a job goes silent", "stall", CONTRACT,
           lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
+    Check("stream.slow-reader", "a reader that stops reading is disconnected", "slow", CONTRACT,
+          lambda obs, o: slow_reader.judge(obs.slow_reader)),
     Check("sessions.api", "sessions and jobs answer as the contract's table", "probe", CONTRACT,
           lambda obs, o: probes.sessions_api(obs.api)),
     Check("poll.etag", "polling endpoint, ETag and 304", "probe", CONTRACT, lambda obs, o: probes.poll_etag(*obs.poll)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from conformance.client import StreamRecord
 from conformance.probes import Probe
+from conformance.slow_reader import SlowReading
 
 __all__ = ["Observations"]
 
@@ -35,5 +36,7 @@ class Observations:
     release_reason: str | None = None
     #: the stream of a job that goes silent longer than --stall-after-s
     stall: StreamRecord | None = None
+    #: contract point 7: a stream that read nothing during a long job (None: not run)
+    slow_reader: SlowReading | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)

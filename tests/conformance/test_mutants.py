@@ -8,8 +8,9 @@ with the given words; ``MAY`` (a consequence that itself names the same cause) f
 nothing else fails. The clean app passes every check with exit 0.
 
 Point 10 (stalled) is opt-in (``--stall-after-s``: it costs twice the target's STATUS_STALL_AFTER_S, 120 s by
-default); the runs here pass 1 s. Not covered by a mutant here (a black-box checker cannot make them happen
-on a remote target): point 7 (a slow reader's send timeout), 8 (SIGTERM) and 11 (Redis down) —
+default); the runs here pass 1 s. Point 7 (a slow reader is cut) is opt-in too (``--send-timeout-s``: it costs
+the long job plus the target's SSE_SEND_TIMEOUT_S); the app cuts after 1 s. Not covered by a mutant here (a
+black-box checker cannot make them happen on a remote target): point 8 (SIGTERM) and 11 (Redis down) —
 tests/integration and tests/faults drive the reference app into each. The Connection header on HTTP/2
 has its own HTTP/2 server in test_http2_connection_header.py.
 """
@@ -26,7 +27,7 @@ from starlette.applications import Starlette
 
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.launcher import serve_asgi
-from tests.conformance.contract_app import Flaws, create_app, set_flaws
+from tests.conformance.contract_app import SEND_TIMEOUT_S, Flaws, create_app, set_flaws
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -36,6 +37,8 @@ HEARTBEAT_S = 0.5
 OPTIONS: dict[str, Any] = {"steps": 5, "interval_ms": 200, "idle_s": 1.0, "idle_limit_s": 3.0}
 #: the app reports a job silent for 1 s as stalled; the opt-in check costs ~4 s, so only where it matters
 STALL = {"stall_after_s": 1.0}
+#: point 7: the app's send timeout (contract_app.SEND_TIMEOUT_S); the opt-in check costs ~4 s
+SLOW = {"send_timeout_s": SEND_TIMEOUT_S}
 _users = itertools.count()
 
 
@@ -133,6 +136,9 @@ MUTANTS: dict[str, Mutant] = {
     "no-cap": Mutant("6. 429 past the cap", Flaws(no_cap=True), {"cap.per-user": "no 429 for stream 21"}),
     "429-without-retry-after": Mutant("6. Retry-After", Flaws(cap_no_retry_after=True),
                                       {"cap.per-user": "no Retry-After"}),
+    # -- 7. a client that stops reading is cut after the send timeout
+    "no-send-timeout": Mutant("7. slow reader cut", Flaws(no_send_timeout=True),
+                              {"stream.slow-reader": "is still connected (SSE_SEND_TIMEOUT_S 1)"}, options=SLOW),
     # -- 9. a client that goes away is noticed at once
     "late-release": Mutant("9. disconnect noticed at once", Flaws(late_release=True),
                            {"stream.release": "still counted"}),
@@ -160,7 +166,7 @@ def check(url: str, **options: Any) -> Report:
 
 def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     set_flaws(app, Flaws())
-    report = check(url, **STALL)
+    report = check(url, **STALL, **SLOW)
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.exit_code == 0, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"
