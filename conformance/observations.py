@@ -35,5 +35,7 @@ class Observations:
     release_reason: str | None = None
     #: the stream of a job that goes silent longer than --stall-after-s
     stall: StreamRecord | None = None
+    #: an idle stream held up to --max-lifetime-s (and a little more) for the server to end it
+    lifetime: StreamRecord | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)
