@@ -22,7 +22,8 @@ __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
 #: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last;
 #: slow = a stream that reads nothing during a long job (alone: it reads /streams/me)
-Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall", "slow"]
+Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall",
+                "lifetime", "slow"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -127,6 +128,8 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
     Check("stream.slow-reader", "a reader that stops reading is disconnected", "slow", CONTRACT,
           lambda obs, o: slow_reader.judge(obs.slow_reader)),
+    Check("stream.lifetime", "a stream ends cleanly within SSE_CONNECTION_TIMEOUT", "lifetime", CONTRACT,
+          lambda obs, o: checks.lifetime(obs.lifetime, o.max_lifetime_s), "s"),
     Check("sessions.api", "sessions and jobs answer as the contract's table", "probe", CONTRACT,
           lambda obs, o: probes.sessions_api(obs.api)),
     Check("poll.etag", "polling endpoint, ETag and 304", "probe", CONTRACT, lambda obs, o: probes.poll_etag(*obs.poll)),

@@ -38,5 +38,7 @@ class Observations:
     stall: StreamRecord | None = None
     #: contract point 7: a stream that read nothing during a long job (None: not run)
     slow_reader: SlowReading | None = None
+    #: an idle stream held up to --max-lifetime-s (and a little more) for the server to end it
+    lifetime: StreamRecord | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)

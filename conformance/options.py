@@ -71,6 +71,8 @@ class CheckOptions:
     send_timeout_s: float | None = _opt(None, "contract: the target's SSE_SEND_TIMEOUT_S; a stream that stops "
                                         "reading during a long job must be cut within that (opt-in: costs "
                                         "about the job plus that)")
+    max_lifetime_s: float | None = _opt(None, "contract: the target's SSE_CONNECTION_TIMEOUT; holds an idle stream "
+                                        "that long and wants it ended cleanly by then (opt-in: costs up to that)")
     only: list[str] = _opt([], "check ids or groups, e.g. headers,resume (repeatable)")
     origin: str | None = _opt(None, "contract: check CORS with credentials for this Origin")
     steps: int = _opt(8, "contract: updates of the timing job")
@@ -150,6 +152,8 @@ class CheckOptions:
             raise SetupError(f"--stall-after-s must be within 0..1000, got {self.stall_after_s}")
         if self.send_timeout_s is not None and not 0 < self.send_timeout_s <= 1000:
             raise SetupError(f"--send-timeout-s must be within 0..1000, got {self.send_timeout_s}")
+        if self.max_lifetime_s is not None and not 0 < self.max_lifetime_s <= 3600:
+            raise SetupError(f"--max-lifetime-s must be within 0..3600, got {self.max_lifetime_s}")
         if not 3 <= self.steps <= 500:
             raise SetupError(f"--steps must be within 3..500, got {self.steps}")
         if not 50 <= self.interval_ms <= 10_000:

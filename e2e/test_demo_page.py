@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.conftest import DEFAULT_TIMEOUT_MS, Api, StatusPage
+from e2e.conftest import DEFAULT_TIMEOUT_MS, DEMO_PAGES, Api, StatusPage
 from e2e.test_status_page import connection_history
 from reference_app.api_client import new_session
 from reference_app.launcher import ApiProcess, wait_until
@@ -103,13 +103,15 @@ def test_a_finished_job_says_finished_and_disables_the_controls(
 # ---- errors in words -----------------------------------------------------------------------------------
 
 
-def test_a_malformed_session_id_says_no_such_session(stack: ApiProcess, context: BrowserContext) -> None:
-    """``/sessions/not-a-uuid`` is a 404 page saying "no such session" with a way on, not FastAPI's 422
-    JSON; no stream is attempted for an id that cannot exist."""
+def test_a_malformed_session_id_says_no_such_session(
+    stack: ApiProcess, context: BrowserContext, demo_page: str
+) -> None:
+    """``/sessions/not-a-uuid`` (plain and React page) is a 404 page saying "no such session" with a way
+    on, not FastAPI's 422 JSON; no request to the API for an id that cannot exist."""
     page = context.new_page()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
-    response = page.goto(f"{stack.url}/sessions/not-a-uuid")
+    response = page.goto(f"{stack.url}{DEMO_PAGES[demo_page]}not-a-uuid")
     assert response is not None and response.status == 404
     assert response.headers["content-type"].startswith("text/html")
     error = page.get_by_test_id("error")

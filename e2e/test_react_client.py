@@ -143,24 +143,6 @@ def test_the_bar_moves_live_to_completed_on_one_stream(server: Api, react_page: 
     assert server.streams() == {"open": 0, "opened_total": 1}
 
 
-def test_a_malformed_session_id_says_no_such_session(stack: ApiProcess, context: BrowserContext) -> None:
-    """As on the plain page: a 404 page saying "no such session" with a way on; no request to the API."""
-    page = context.new_page()
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    response = page.goto(f"{stack.url}/react-demo/sessions/not-a-uuid")
-    assert response is not None and response.status == 404
-    error = page.get_by_test_id("error")
-    expect(error).to_have_text('No such session: "not-a-uuid" is not a session id. Check the link, or start '
-                               "a new transcription.")
-    expect(error).to_have_attribute("data-reason", "not-found")
-    expect(page.get_by_test_id("connection-status")).to_have_text("error")
-    expect(page.get_by_test_id("error-action")).to_have_text("Start a new transcription")
-    expect(page.get_by_test_id("disconnect")).to_be_disabled()
-    expect(page.get_by_test_id("reconnect")).to_be_disabled()
-    assert not [url for url in requests if "/api/" in url], requests
-
-
 @pytest.mark.parametrize("query", ["reconnectAttempts=" + "9" * 4000, "x" * 4000 + "=1"])
 def test_a_long_bad_query_is_echoed_shortened(query: str, stack: ApiProcess, context: BrowserContext) -> None:
     """As on the plain page: a bad 4,000-character option is named, cut, and the page keeps its width."""

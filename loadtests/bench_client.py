@@ -26,6 +26,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
@@ -118,40 +120,54 @@ class Client:
             return FastHttpConnection.open(session, self.target, path, headers, 60.0)
         return RawConnection.open(self.target, path, headers, 60.0)
 
-    def run_stream(self, stream: Stream) -> None:
-        path = f"/api/v1/sessions/{stream.session_id}/status/stream"
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream",
-                   "Accept-Encoding": "identity"}
+    @staticmethod
+    @contextmanager
+    def ending(stream: Stream) -> Iterator[None]:
+        """However a stream's greenlet leaves, the stream is marked ended and its socket closed; a socket
+        error is the stream's error (a figure in the report), not the greenlet's crash."""
         try:
-            with self.connect_gate:
-                started = time.perf_counter()
-                try:
-                    conn = self._open(path, headers)
-                except ConnectFailed as exc:
-                    stream.error = f"connect_{exc.kind}"
-                    return
-                if conn.status != 200:
-                    stream.error = f"http_{conn.status}"
-                    conn.close()
-                    return
-                stream.conn = conn
-                # Connected = headers and the snapshot event are in.
-                while not stream.tracker.events:
-                    data = conn.read(60.0)
-                    if not data:
-                        stream.error = "closed_before_snapshot"
-                        return
-                    stream.chunks.append((time.time(), data))
-                    stream.decode()
-                stream.connect_ms = (time.perf_counter() - started) * 1000
-                self.connected += 1
-            self.follow(stream, conn)
+            yield
         except OSError as exc:
             stream.error = type(exc).__name__
         finally:
             stream.ended = True
             if stream.conn is not None:
                 stream.conn.close()
+
+    def stream_request(self, stream: Stream) -> tuple[str, dict[str, str]]:
+        """The path and headers of ``stream``'s request (uncompressed, so bytes are measured as sent)."""
+        return (f"/api/v1/sessions/{stream.session_id}/status/stream",
+                {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream",
+                 "Accept-Encoding": "identity"})
+
+    def run_stream(self, stream: Stream) -> None:
+        path, headers = self.stream_request(stream)
+        try:
+            with self.ending(stream):
+                with self.connect_gate:
+                    started = time.perf_counter()
+                    try:
+                        conn = self._open(path, headers)
+                    except ConnectFailed as exc:
+                        stream.error = f"connect_{exc.kind}"
+                        return
+                    if conn.status != 200:
+                        stream.error = f"http_{conn.status}"
+                        conn.close()
+                        return
+                    stream.conn = conn
+                    # Connected = headers and the snapshot event are in.
+                    while not stream.tracker.events:
+                        data = conn.read(60.0)
+                        if not data:
+                            stream.error = "closed_before_snapshot"
+                            return
+                        stream.chunks.append((time.time(), data))
+                        stream.decode()
+                    stream.connect_ms = (time.perf_counter() - started) * 1000
+                    self.connected += 1
+                self.follow(stream, conn)
+        finally:
             if stream.error and not stream.connect_ms:
                 self.failed += 1
 

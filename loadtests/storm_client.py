@@ -97,12 +97,10 @@ def cut_and_resume(client: Client, timeout: float) -> dict[str, Any]:
 def _resume(client: Client, stream: Stream, outcome: _Outcome, started: float, deadline: float) -> None:
     """Reconnect one viewer with its Last-Event-ID until it is live (or the deadline), then follow it."""
     stream.ended, stream.error = False, ""
-    path = f"/api/v1/sessions/{stream.session_id}/status/stream"
-    headers = {"Authorization": f"Bearer {client.token}", "Accept": "text/event-stream",
-               "Accept-Encoding": "identity"}
+    path, headers = client.stream_request(stream)
     if stream.tracker.last_seq is not None:
         headers["Last-Event-ID"] = str(stream.tracker.last_seq)
-    try:
+    with client.ending(stream):
         while time.monotonic() < deadline:
             outcome.attempts += 1
             try:
@@ -126,9 +124,3 @@ def _resume(client: Client, stream: Stream, outcome: _Outcome, started: float, d
             stream.chunks.append((time.time(), data))
             client.follow(stream, conn)
             return
-    except OSError as exc:
-        stream.error = type(exc).__name__
-    finally:
-        stream.ended = True
-        if stream.conn is not None:
-            stream.conn.close()

@@ -133,12 +133,7 @@ def accept_queues(host: str, port: int, fd: int | None, count: int) -> list[sock
     ``fd`` joins the group only if it was bound with SO_REUSEPORT (``reference_app.launcher`` binds so);
     otherwise it is served alone, with a warning.
     """
-    if fd is not None:
-        base = socket.socket(fileno=fd)
-    else:
-        base = _reuseport_socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        base.bind((host, port))
-        base.listen(BACKLOG)
+    base = listening_socket(host, port, fd, inheritable=False)
     sockets = [base]
     if not base.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
         log.warning("the listening socket was not bound with SO_REUSEPORT: one accept queue only")
@@ -182,15 +177,17 @@ def parse_workers(value: str) -> int:
     return count
 
 
-def listening_socket(host: str, port: int, fd: int | None) -> socket.socket:
-    """The one socket every worker accepts on: the inherited ``fd``, or ``host:port`` bound here."""
+def listening_socket(host: str, port: int, fd: int | None, *, inheritable: bool = True) -> socket.socket:
+    """The inherited ``fd``, or ``host:port`` bound here with SO_REUSEPORT; ``inheritable`` for the one
+    socket every worker of a ``WorkerPool`` accepts on."""
     if fd is not None:
         sock = socket.socket(fileno=fd)
     else:
         sock = _reuseport_socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.bind((host, port))
         sock.listen(BACKLOG)
-    sock.set_inheritable(True)
+    if inheritable:
+        sock.set_inheritable(True)
     return sock
 
 

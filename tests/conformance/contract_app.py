@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 import zlib
 from collections.abc import AsyncIterator
@@ -33,6 +34,8 @@ ID_OFFSET = 1000
 LATE_RELEASE_S = 4.0
 #: point 7: a stream write blocked this long ends the stream (the reference app's SSE_SEND_TIMEOUT_S)
 SEND_TIMEOUT_S = 1.0
+#: point 5: a stream ends cleanly after 80-100 % of this (longer than any other check holds a stream)
+LIFETIME_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ class Flaws:
     # -- 4. end
     keep_open_after_end: bool = False
     no_204: bool = False
-    # -- 5. lifetime: the connection is cut (not ended) after this long
+    # -- 5. lifetime: the connection is cut (not ended) after this long; or streams live forever
     cut_after_s: float = 0.0
+    no_lifetime: bool = False
     # -- 6. per-user cap
     no_cap: bool = False
     cap_no_retry_after: bool = False
@@ -162,10 +166,11 @@ class _SendTimeout(StreamingResponse):
 
 
 def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0,
-               send_timeout_s: float = SEND_TIMEOUT_S) -> Starlette:
+               send_timeout_s: float = SEND_TIMEOUT_S, lifetime_s: float = LIFETIME_S) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
     open_streams: dict[str, int] = {}
+    jitter = random.Random(0)  # the lifetime's 80-100 % jitter, the same on every run
 
     def current() -> Flaws:
         return app.state.flaws  # type: ignore[no-any-return]
@@ -369,6 +374,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             headers["X-Accel-Buffering"] = "no"
         if flaws.content_length:
             headers["Content-Length"] = "100000000"
+        if not flaws.no_lifetime:
+            body = _end_after(body, lifetime_s * jitter.uniform(0.8, 1.0))
         if flaws.cut_after_s:
             body = _cut_after(body, flaws.cut_after_s)
         if flaws.gzip or flaws.gzip_flush:
@@ -402,6 +409,22 @@ async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterato
         if out:
             yield out
     yield compressor.flush()
+
+
+async def _end_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """The stream's lifetime: after ``seconds`` the body ends cleanly (the final chunk is sent)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    iterator = body.__aiter__()
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await iterator.__anext__()
+            except (StopAsyncIteration, TimeoutError):
+                return
+            yield chunk
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
 
 
 async def _cut_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:

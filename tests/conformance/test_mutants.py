@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.launcher import serve_asgi
-from tests.conformance.contract_app import SEND_TIMEOUT_S, Flaws, create_app, set_flaws
+from tests.conformance.contract_app import LIFETIME_S, SEND_TIMEOUT_S, Flaws, create_app, set_flaws
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -39,6 +39,8 @@ OPTIONS: dict[str, Any] = {"steps": 5, "interval_ms": 200, "idle_s": 1.0, "idle_
 STALL = {"stall_after_s": 1.0}
 #: point 7: the app's send timeout (contract_app.SEND_TIMEOUT_S); the opt-in check costs ~4 s
 SLOW = {"send_timeout_s": SEND_TIMEOUT_S}
+#: the app ends streams after 80-100 % of LIFETIME_S; the opt-in check holds one that long
+LIFETIME = {"max_lifetime_s": LIFETIME_S}
 _users = itertools.count()
 
 
@@ -132,6 +134,8 @@ MUTANTS: dict[str, Mutant] = {
     # -- 5. a stream's end is clean (resumable), not a cut
     "cut-instead-of-ending": Mutant("5. lifetime end", Flaws(cut_after_s=2.5), {"idle.survival": "cut after 2."},
                                     options={"idle_s": 3.5}),
+    "no-lifetime": Mutant("5. at most SSE_CONNECTION_TIMEOUT", Flaws(no_lifetime=True),
+                          {"stream.lifetime": "still open after"}, options=LIFETIME),
     # -- 6. the per-user cap
     "no-cap": Mutant("6. 429 past the cap", Flaws(no_cap=True), {"cap.per-user": "no 429 for stream 21"}),
     "429-without-retry-after": Mutant("6. Retry-After", Flaws(cap_no_retry_after=True),
@@ -166,7 +170,7 @@ def check(url: str, **options: Any) -> Report:
 
 def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     set_flaws(app, Flaws())
-    report = check(url, **STALL, **SLOW)
+    report = check(url, **STALL, **LIFETIME, **SLOW)
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.exit_code == 0, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"

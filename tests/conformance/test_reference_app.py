@@ -12,7 +12,7 @@ import pytest
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.launcher import ApiProcess, WorkerProcess
 from simulators.fault_proxy import ProxyMode, ThreadedProxy, run_in_thread
-from tests.conformance.helpers import assert_all_pass
+from tests.conformance.helpers import assert_all_pass, pop_opt_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -49,7 +49,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
     result = outcomes(report)
     assert report.ok, report.summary()
     assert result.pop("headers.connection-h2") == "skip" and result.pop("cors.credentials") == "skip"
-    assert result.pop("stream.stalled") == "skip"  # opt-in: test_the_stalled_event below
+    pop_opt_in(result)  # each has its own test
     assert_all_pass(result)
     assert report.get("heartbeat.interval").metric == pytest.approx(1.0, abs=0.3)  # type: ignore[union-attr]
     assert "after 20 open streams" in report.get("cap.per-user").message  # type: ignore[union-attr]
@@ -134,3 +134,12 @@ def test_a_slow_reader_is_cut(start_api: Callable[..., ApiProcess], celery_worke
     report = check(server.url, only=["stream.slow-reader"], send_timeout_s=1.0)
     assert outcomes(report) == {"stream.slow-reader": "pass"}, report.results[0].message
     assert "no final status" in report.results[0].message
+
+
+def test_the_lifetime_bound(start_api: Callable[..., ApiProcess]) -> None:
+    """Contract point 5 on the real stack: SSE_CONNECTION_TIMEOUT=3 ends an idle stream cleanly within
+    2.4-3 s (80-100 %)."""
+    server = start_api(SSE_CONNECTION_TIMEOUT="3", SSE_HEARTBEAT_S="1")
+    report = check(server.url, only=["stream.lifetime"], max_lifetime_s=3.0)
+    assert outcomes(report) == {"stream.lifetime": "pass"}, report.results[0].message
+    assert 2.3 <= report.results[0].metric <= 3.5, report.results[0].message  # type: ignore[operator]

@@ -44,3 +44,22 @@ def test_targets_are_figures_and_only_slo_gates(tmp_path: Path) -> None:
     assert {name: r["pass"] for name, r in slo.items()} == {"streams": False, "burst_lost": True, "storm_gaps": False}
     assert slo["storm_gaps"]["reason"] == "no samples"  # no --storm: that phase did not run
     assert "SLO gate" in gated.stdout and "SLO failed: streams" in gated.stderr
+
+
+def test_the_storm_phase_resumes_every_stream_and_gates_on_it(tmp_path: Path) -> None:
+    """``--storm`` cuts every stream at once (a deploy) and resumes each with its Last-Event-ID: all come
+    back, nothing is lost or repeated, and the storm gates judge those figures (resumed viewers, not
+    viewers)."""
+    run = bench("--storm", "--slo", "storm_gaps=0", "--slo", "storm_duplicates=0", "--slo", "storm_lost=0",
+                "--json", str(tmp_path / "s.json"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads((tmp_path / "s.json").read_text())
+    storm = results["storm"]
+    assert storm["viewers"] == 60 and storm["resumed"] == 60, storm
+    assert (storm["gaps"], storm["duplicates"], storm["lost"]) == (0, 0, 0), storm
+    assert storm["published_during_phase"] > 0 and storm["api_cpu_ms_per_reconnect"] is not None, storm
+    assert {name: r["pass"] for name, r in results["slo"].items()} == {
+        "storm_gaps": True, "storm_duplicates": True, "storm_lost": True}
+    assert results["finish"]["terminal"] == 60
+    assert any(line.startswith("phase storm: ended in ") and "60 of 60 resumed" in line
+               for line in run.stderr.splitlines()), run.stderr[-2000:]
