@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from conformance.client import StreamRecord
+from conformance.hooks import BusOutage, Shutdown
 from conformance.probes import Probe
 
 __all__ = ["Observations"]
@@ -35,5 +36,9 @@ class Observations:
     release_reason: str | None = None
     #: the stream of a job that goes silent longer than --stall-after-s
     stall: StreamRecord | None = None
+    #: --bus-down-cmd/--bus-up-cmd: the answers while Redis was down and the recovery (bus.down-503)
+    bus: BusOutage | None = None
+    #: --shutdown-cmd: the streams open at SIGTERM and the opens tried meanwhile (shutdown.sigterm)
+    shutdown: Shutdown | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)
