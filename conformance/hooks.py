@@ -191,6 +191,9 @@ def sigterm(shutdown: Shutdown | None, o: CheckOptions) -> CheckResult:
         if probe.status == 200:
             return _r(cid, Outcome.FAIL, "a stream was accepted (200) during shutdown — 8.: new stream requests get "
                       "503 with Retry-After", latest, **evidence)
+        if probe.status is None and probe.error and probe.error.startswith("no answer"):
+            return _r(cid, Outcome.FAIL, f"a new stream open during shutdown got {probe.error}: refuse it (503 with "
+                      "Retry-After) or stop listening — 8.", latest, **evidence)
         if probe.status is not None:
             problem = refusal_problem(probe, "a new stream open during shutdown")
             if problem is not None:

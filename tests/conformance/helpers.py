@@ -34,7 +34,7 @@ def control_server(actions: dict[str, Callable[[], object]]) -> Iterator[str]:
     Answers 500 when the action raised, so the hook command fails (exit 2) instead of a silent no-op."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             action = actions.get(self.path.strip("/"))
             try:
                 if action is None:

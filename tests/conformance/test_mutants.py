@@ -21,12 +21,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
-from conformance import CheckOptions, Outcome, Report, run_sync
+from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.launcher import serve_asgi
 from tests.conformance.contract_app import Flaws, create_app, set_flaws
 from tests.conformance.helpers import post_cmd
@@ -210,3 +211,11 @@ def test_each_mutant_fails_the_check_that_names_it(app: Starlette, url: str, nam
     assert set(extra) <= set(mutant.may), (name, extra)
     for check_id, message in extra.items():
         assert mutant.may[check_id] in message, (check_id, message)
+
+
+def test_a_failing_bus_cmd_is_a_setup_error_and_the_bus_comes_back(app: Starlette, url: str, tmp_path: Path) -> None:
+    set_flaws(app, Flaws())
+    came_back = tmp_path / "up"
+    with pytest.raises(SetupError, match=r"^--bus-down-cmd 'exit 4' exited 4: the outage was not checked"):
+        check(url, only=["bus"], bus_down_cmd="exit 4", bus_up_cmd=f"touch {came_back}")
+    assert came_back.exists(), "--bus-up-cmd runs even when --bus-down-cmd failed"

@@ -65,6 +65,5 @@ def test_each_sigterm_mutant_fails_shutdown_sigterm(name: str) -> None:
 def test_a_failing_shutdown_cmd_is_a_setup_error() -> None:
     from conformance import SetupError
 
-    with ContractServer(Flaws()) as server:
-        with pytest.raises(SetupError, match=r"^--shutdown-cmd 'exit 3' exited 3"):
-            run_sync(CheckOptions(server.url, dev_login="sig-fail", shutdown_cmd="exit 3", only=["shutdown"]))
+    with ContractServer(Flaws()) as server, pytest.raises(SetupError, match=r"^--shutdown-cmd 'exit 3' exited 3"):
+        run_sync(CheckOptions(server.url, dev_login="sig-fail", shutdown_cmd="exit 3", only=["shutdown"]))
