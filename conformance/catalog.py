@@ -22,8 +22,8 @@ __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
 #: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last;
 #: bus and shutdown: the operator hooks (opt-in, after every other phase; shutdown stops the target)
-Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall", "bus",
-                "shutdown"]
+Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall",
+                "lifetime", "bus", "shutdown"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -126,6 +126,8 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: checks.sse_resume(*obs.sse_resume)),
     Check("stream.stalled", "event: stalled when a job goes silent", "stall", CONTRACT,
           lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
+    Check("stream.lifetime", "a stream ends cleanly within SSE_CONNECTION_TIMEOUT", "lifetime", CONTRACT,
+          lambda obs, o: checks.lifetime(obs.lifetime, o.max_lifetime_s), "s"),
     Check("sessions.api", "sessions and jobs answer as the contract's table", "probe", CONTRACT,
           lambda obs, o: probes.sessions_api(obs.api)),
     Check("poll.etag", "polling endpoint, ETag and 304", "probe", CONTRACT, lambda obs, o: probes.poll_etag(*obs.poll)),

@@ -29,20 +29,22 @@ from conformance.judging import status_events as status_events
 from conformance.judging import verdict as _r
 from conformance.model import CheckResult, Outcome
 from conformance.resume_checks import after_end, resume, sse_resume
+from conformance.stream_checks import LIFETIME_SLACK_S as LIFETIME_SLACK_S
 from conformance.stream_checks import (
     heartbeat,
     heartbeat_allowed_s,
     heartbeat_warn_s,
     idle_survival,
+    lifetime,
     not_buffered,
     stalled,
     terminal_close,
 )
 from sse_contract.status import CORE_FIELDS, StatusUpdate
 
-__all__ = ["TERMINAL_LINGER_S", "after_end", "cache_control", "connection_h2", "content_encoding",
+__all__ = ["LIFETIME_SLACK_S", "TERMINAL_LINGER_S", "after_end", "cache_control", "connection_h2", "content_encoding",
            "content_length", "content_type", "event_ids", "heartbeat", "heartbeat_allowed_s", "heartbeat_warn_s",
-           "http_version", "idle_survival", "int_id", "not_buffered", "payloads", "resume", "retry_field",
+           "http_version", "idle_survival", "int_id", "lifetime", "not_buffered", "payloads", "resume", "retry_field",
            "sse_resume", "stalled", "status_events", "stream_open", "terminal_close", "time_to_first_byte",
            "time_to_first_event", "time_to_headers", "x_accel_buffering"]
 

@@ -36,6 +36,8 @@ class Observations:
     release_reason: str | None = None
     #: the stream of a job that goes silent longer than --stall-after-s
     stall: StreamRecord | None = None
+    #: an idle stream held up to --max-lifetime-s (and a little more) for the server to end it
+    lifetime: StreamRecord | None = None
     #: --bus-down-cmd/--bus-up-cmd: the answers while Redis was down and the recovery (bus.down-503)
     bus: BusOutage | None = None
     #: --shutdown-cmd: the streams open at SIGTERM and the opens tried meanwhile (shutdown.sigterm)

@@ -247,6 +247,13 @@ class Runner(ProbePhases):
         window = sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S
         self.obs.stall = await self._job_stream(session, window, params=params)
 
+    async def lifetime_phase(self) -> None:
+        assert self.o.max_lifetime_s is not None
+        session = self.o.session or await self.new_session("conformance: lifetime")
+        self.obs.lifetime = await record_stream(
+            self.client, self.stream_url(session), headers=self.creds.headers(for_stream=True),
+            window_s=self.o.max_lifetime_s + checks.LIFETIME_SLACK_S)
+
     async def resume_phase(self, kind: Literal["header", "query"]) -> None:
         if self.o.trigger == "none":
             return
@@ -297,6 +304,8 @@ class Runner(ProbePhases):
             phases.append(lambda: self.probes_phase(probe_wanted, idle_session))
         if "stall" in phases_wanted and self.o.stall_after_s is not None and self.o.trigger != "none":
             phases.append(self.stall_phase)
+        if "lifetime" in phases_wanted and self.o.max_lifetime_s is not None:
+            phases.append(self.lifetime_phase)
         try:
             # one phase that cannot proceed (e.g. sessions cannot be created) stops the others
             async with asyncio.TaskGroup() as group:

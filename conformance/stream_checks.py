@@ -271,6 +271,46 @@ def idle_survival(record: StreamRecord | None, idle_s: float) -> CheckResult:
 
 
 
+#: a lifetime end may come this much after the bound (the server's timer tick, the network)
+LIFETIME_SLACK_S = 2.0
+#: docs/contract.md point 5: the lifetime is jittered to 80-100 % of SSE_CONNECTION_TIMEOUT
+LIFETIME_JITTER_MIN = 0.8
+
+
+def lifetime(record: StreamRecord | None, max_lifetime_s: float | None) -> CheckResult:
+    """Contract point 5: a stream lives at most SSE_CONNECTION_TIMEOUT, then the server ends it cleanly.
+    Why it matters: a stream that lives forever keeps a deploy's old process alive and pins clients to it;
+    the bound (jittered) spreads the reconnects out, and a clean end makes the client resume silently."""
+    cid = "stream.lifetime"
+    if max_lifetime_s is None:
+        return _r(cid, Outcome.SKIP, "not measured: opt-in, pass --max-lifetime-s (the target's "
+                  "SSE_CONNECTION_TIMEOUT, default 300)")
+    if record is None:
+        return _r(cid, Outcome.SKIP, "not measured: no stream recorded")
+    evidence: dict[str, Any] = {"bound_s": max_lifetime_s, "open_s": round(record.t_end, 2), "end": record.end,
+                                "status": record.status, "error": record.error}
+    if not record.opened:
+        return _r(cid, Outcome.FAIL, f"the stream {record.describe_failure()}", **evidence)
+    if record.terminal_event() is not None:
+        return _r(cid, Outcome.SKIP, "not measured: the session finished, its stream ended by design", **evidence)
+    lived = round(record.t_end, 2)
+    if record.end == "window":
+        return _r(cid, Outcome.FAIL, f"still open after {record.t_end:.1f} s (SSE_CONNECTION_TIMEOUT "
+                  f"{max_lifetime_s:g} s): a stream without a lifetime pins its client to one process and a "
+                  "deploy's reconnects all come at once — 5.", lived, **evidence)
+    if record.end == "cut":
+        return _r(cid, Outcome.FAIL, f"cut after {record.t_end:.1f} s, not ended: the lifetime must end the "
+                  "stream cleanly (the final chunk), so the client resumes without an error — 5.", lived, **evidence)
+    if record.end != "closed":
+        return _r(cid, Outcome.SKIP, f"not measured: the recording ended by {record.end}", **evidence)
+    if record.t_end < LIFETIME_JITTER_MIN * max_lifetime_s - LIFETIME_SLACK_S:
+        return _r(cid, Outcome.WARN, f"ended cleanly after {record.t_end:.1f} s, before 80 % of the "
+                  f"{max_lifetime_s:g} s given: a shorter lifetime than declared, or an intermediary ends streams",
+                  lived, **evidence)
+    return _r(cid, Outcome.PASS, f"ended cleanly after {record.t_end:.1f} s (bound {max_lifetime_s:g} s, "
+              "jittered 80-100 %)", lived, **evidence)
+
+
 STALLED_FIELDS = frozenset({"session_id", "seq", "silent_s", "reason"})
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 import zlib
 from collections.abc import AsyncIterator
@@ -30,6 +31,8 @@ CAP = 20
 ID_OFFSET = 1000
 #: the late_release flaw: how long a closed stream still counts (the checker waits 2 s)
 LATE_RELEASE_S = 4.0
+#: point 5: a stream ends cleanly after 80-100 % of this (longer than any other check holds a stream)
+LIFETIME_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,9 @@ class Flaws:
     # -- 4. end
     keep_open_after_end: bool = False
     no_204: bool = False
-    # -- 5. lifetime: the connection is cut (not ended) after this long
+    # -- 5. lifetime: the connection is cut (not ended) after this long; or streams live forever
     cut_after_s: float = 0.0
+    no_lifetime: bool = False
     # -- 6. per-user cap
     no_cap: bool = False
     cap_no_retry_after: bool = False
@@ -151,10 +155,12 @@ def begin_shutdown(app: Starlette) -> None:
     app.state.shutdown.set()
 
 
-def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0) -> Starlette:
+def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0,
+               lifetime_s: float = LIFETIME_S) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
     open_streams: dict[str, int] = {}
+    jitter = random.Random(0)  # the lifetime's 80-100 % jitter, the same on every run
 
     def current() -> Flaws:
         return app.state.flaws  # type: ignore[no-any-return]
@@ -396,6 +402,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             headers["X-Accel-Buffering"] = "no"
         if flaws.content_length:
             headers["Content-Length"] = "100000000"
+        if not flaws.no_lifetime:
+            body = _end_after(body, lifetime_s * jitter.uniform(0.8, 1.0))
         if flaws.cut_after_s:
             body = _cut_after(body, flaws.cut_after_s)
         if flaws.gzip or flaws.gzip_flush:
@@ -441,6 +449,22 @@ async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterato
         if out:
             yield out
     yield compressor.flush()
+
+
+async def _end_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """The stream's lifetime: after ``seconds`` the body ends cleanly (the final chunk is sent)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    iterator = body.__aiter__()
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await iterator.__anext__()
+            except (StopAsyncIteration, TimeoutError):
+                return
+            yield chunk
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
 
 
 async def _cut_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:

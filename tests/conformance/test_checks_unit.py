@@ -372,3 +372,20 @@ def test_one_event_is_not_enough_to_pass_the_ids() -> None:
     assert result.outcome is Outcome.SKIP and "two ids are needed" in result.message
     assert checks.event_ids(record([(0.02, status_event(7, -5.0)), (0.3, status_event(8, 0.2))])).outcome \
         is Outcome.PASS
+
+
+def test_the_lifetime_bound_wants_a_clean_end_in_time() -> None:
+    """Point 5: opt-in; still open past the bound fails, a cut fails, a clean end within it passes, a clean
+    end far before 80 % warns, a finished session is not measured (its stream ends by design)."""
+    snapshot = [(0.01, status_event(1, 0.0))]
+    assert checks.lifetime(record(snapshot, end="closed", t_end=9.0), None).outcome is Outcome.SKIP
+    assert checks.lifetime(None, 10).outcome is Outcome.SKIP
+    open_too_long = checks.lifetime(record(snapshot, end="window", t_end=12.0), 10)
+    assert open_too_long.outcome is Outcome.FAIL and "still open after 12.0 s" in open_too_long.message
+    cut = checks.lifetime(record(snapshot, end="cut", t_end=9.0), 10)
+    assert cut.outcome is Outcome.FAIL and "not ended" in cut.message
+    ended = checks.lifetime(record(snapshot, end="closed", t_end=9.0), 10)
+    assert ended.outcome is Outcome.PASS and ended.metric == 9.0
+    assert checks.lifetime(record(snapshot, end="closed", t_end=1.0), 10).outcome is Outcome.WARN
+    finished = record([(0.01, status_event(1, 0.0, status="completed"))], end="closed", t_end=0.5)
+    assert checks.lifetime(finished, 10).outcome is Outcome.SKIP

@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 
 from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.launcher import serve_asgi
-from tests.conformance.contract_app import Flaws, create_app, set_flaws
+from tests.conformance.contract_app import LIFETIME_S, Flaws, create_app, set_flaws
 from tests.conformance.helpers import post_cmd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -40,6 +40,8 @@ HEARTBEAT_S = 0.5
 OPTIONS: dict[str, Any] = {"steps": 5, "interval_ms": 200, "idle_s": 1.0, "idle_limit_s": 3.0}
 #: the app reports a job silent for 1 s as stalled; the opt-in check costs ~4 s, so only where it matters
 STALL = {"stall_after_s": 1.0}
+#: the app ends streams after 80-100 % of LIFETIME_S; the opt-in check holds one that long
+LIFETIME = {"max_lifetime_s": LIFETIME_S}
 _users = itertools.count()
 
 
@@ -140,6 +142,8 @@ MUTANTS: dict[str, Mutant] = {
     # -- 5. a stream's end is clean (resumable), not a cut
     "cut-instead-of-ending": Mutant("5. lifetime end", Flaws(cut_after_s=2.5), {"idle.survival": "cut after 2."},
                                     options={"idle_s": 3.5}),
+    "no-lifetime": Mutant("5. at most SSE_CONNECTION_TIMEOUT", Flaws(no_lifetime=True),
+                          {"stream.lifetime": "still open after"}, options=LIFETIME),
     # -- 6. the per-user cap
     "no-cap": Mutant("6. 429 past the cap", Flaws(no_cap=True), {"cap.per-user": "no 429 for stream 21"}),
     "429-without-retry-after": Mutant("6. Retry-After", Flaws(cap_no_retry_after=True),
@@ -185,7 +189,7 @@ def check(url: str, **options: Any) -> Report:
 
 def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     set_flaws(app, Flaws())
-    report = check(url, **STALL, **bus_hooks(url))
+    report = check(url, **STALL, **LIFETIME, **bus_hooks(url))
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.exit_code == 0, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"

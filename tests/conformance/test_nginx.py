@@ -13,7 +13,7 @@ import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.launcher import ApiProcess
-from tests.conformance.helpers import assert_all_pass
+from tests.conformance.helpers import assert_all_pass, pop_opt_in
 from tests.conformance.nginx_server import CONF, NGINX, nginx, replace_once
 
 __all__ = ["nginx"]  # the fixture
@@ -40,7 +40,7 @@ def test_recommended_config_passes(api: ApiProcess, nginx: Callable[..., str]) -
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.ok, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"
-    assert outcomes.pop("stream.stalled") == "skip"  # opt-in (--stall-after-s)
+    pop_opt_in(outcomes)  # each has its own test
     assert_all_pass(outcomes)
 
 

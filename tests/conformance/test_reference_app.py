@@ -12,7 +12,7 @@ import pytest
 from conformance import CheckOptions, Outcome, Report, run_sync
 from reference_app.launcher import ApiProcess
 from simulators.fault_proxy import ProxyMode, ThreadedProxy, run_in_thread
-from tests.conformance.helpers import assert_all_pass
+from tests.conformance.helpers import assert_all_pass, pop_opt_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -49,7 +49,7 @@ def test_reference_app_passes_every_check(api: ApiProcess) -> None:
     result = outcomes(report)
     assert report.ok, report.summary()
     assert result.pop("headers.connection-h2") == "skip" and result.pop("cors.credentials") == "skip"
-    assert result.pop("stream.stalled") == "skip"  # opt-in: test_the_stalled_event below
+    pop_opt_in(result)  # each has its own test
     assert_all_pass(result)
     assert report.get("heartbeat.interval").metric == pytest.approx(1.0, abs=0.3)  # type: ignore[union-attr]
     assert "after 20 open streams" in report.get("cap.per-user").message  # type: ignore[union-attr]
@@ -125,3 +125,12 @@ def test_the_stalled_event(start_api: Callable[..., ApiProcess]) -> None:
     server = start_api(STATUS_STALL_AFTER_S="1", SSE_HEARTBEAT_S="1")
     report = check(server.url, only=["stream.stalled"], stall_after_s=1.0)
     assert outcomes(report) == {"stream.stalled": "pass"}, report.results[0].message
+
+
+def test_the_lifetime_bound(start_api: Callable[..., ApiProcess]) -> None:
+    """Contract point 5 on the real stack: SSE_CONNECTION_TIMEOUT=3 ends an idle stream cleanly within
+    2.4-3 s (80-100 %)."""
+    server = start_api(SSE_CONNECTION_TIMEOUT="3", SSE_HEARTBEAT_S="1")
+    report = check(server.url, only=["stream.lifetime"], max_lifetime_s=3.0)
+    assert outcomes(report) == {"stream.lifetime": "pass"}, report.results[0].message
+    assert 2.3 <= report.results[0].metric <= 3.5, report.results[0].message  # type: ignore[operator]
