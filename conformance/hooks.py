@@ -24,6 +24,7 @@ from conformance.client import Credentials, StreamRecord, record_stream
 from conformance.model import CheckResult, Outcome
 from conformance.options import CheckOptions, SetupError
 from conformance.probes import Probe
+from sse_contract.constants import UNAVAILABLE_REASONS as REASONS
 
 __all__ = ["BusOutage", "Shutdown", "bus_down", "bus_phase", "run_command", "shutdown_phase", "sigterm"]
 
@@ -36,7 +37,6 @@ SHUTDOWN_MARGIN_S = 1.0
 #: new opens during shutdown: one every so often, from the command's return until the streams ended + this
 OPEN_EVERY_S, OPEN_AFTER_END_S = 0.1, 0.5
 SHUTDOWN_STREAMS = 2
-REASONS = ("redis_unreachable", "pool_saturated", "queue_full", "deadline", "bus_unavailable", "shutting_down")
 
 
 async def run_command(cmd: str, timeout_s: float = HOOK_TIMEOUT_S) -> str | None:
