@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from conformance import checks, probes, slow_reader
+from conformance import checks, hooks, probes, slow_reader
 from conformance.client import StreamRecord
 from conformance.model import CheckResult, Outcome
 from conformance.observations import Observations
@@ -21,9 +21,10 @@ __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
 #: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last;
-#: slow = a stream that reads nothing during a long job (alone: it reads /streams/me)
+#: slow = a stream that reads nothing during a long job (alone: it reads /streams/me);
+#: bus and shutdown: the operator hooks (opt-in, after every other phase; shutdown stops the target)
 Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall",
-                "lifetime", "slow"]
+                "lifetime", "slow", "bus", "shutdown"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -145,6 +146,10 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: probes.per_user_cap(obs.cap[0], obs.cap[1], o.expect_cap)),
     Check("cors.credentials", "CORS with credentials", "probe", CONTRACT,
           lambda obs, o: probes.cors(o.origin, *obs.cors)),
+    Check("bus.down-503", "503 with Retry-After and a reason while Redis is down; recovery after", "bus", CONTRACT,
+          lambda obs, o: hooks.bus_down(obs.bus, o), "s"),
+    Check("shutdown.sigterm", "SIGTERM ends open streams cleanly within the grace period", "shutdown", CONTRACT,
+          lambda obs, o: hooks.sigterm(obs.shutdown, o), "s"),
 )
 BY_ID = {check.id: check for check in CHECKS}
 

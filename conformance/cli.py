@@ -52,6 +52,8 @@ def main(options: CheckOptions, *, output_format: str = "text", output: Path | N
         return error(f"--format must be text, json or junit, got {output_format!r}")
     if output is not None and (problem := output_problem(output)):
         return error(problem)
+    if compare and (options.bus_down_cmd or options.shutdown_cmd):
+        return error("--bus-down-cmd and --shutdown-cmd act on one target: not with --compare")
     targets = [options] + ([replace(options, url=compare)] if compare else [])
     reports: list[Report] = []
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from conformance.client import StreamRecord
+from conformance.hooks import BusOutage, Shutdown
 from conformance.probes import Probe
 from conformance.slow_reader import SlowReading
 
@@ -40,5 +41,9 @@ class Observations:
     slow_reader: SlowReading | None = None
     #: an idle stream held up to --max-lifetime-s (and a little more) for the server to end it
     lifetime: StreamRecord | None = None
+    #: --bus-down-cmd/--bus-up-cmd: the answers while Redis was down and the recovery (bus.down-503)
+    bus: BusOutage | None = None
+    #: --shutdown-cmd: the streams open at SIGTERM and the opens tried meanwhile (shutdown.sigterm)
+    shutdown: Shutdown | None = None
     #: a precondition that failed: check id -> why it was not measured
     skipped: dict[str, str] = field(default_factory=dict)

@@ -73,6 +73,16 @@ class CheckOptions:
                                         "about the job plus that)")
     max_lifetime_s: float | None = _opt(None, "contract: the target's SSE_CONNECTION_TIMEOUT; holds an idle stream "
                                         "that long and wants it ended cleanly by then (opt-in: costs up to that)")
+    bus_down_cmd: str | None = _opt(None, "contract: a shell command that makes the target's Redis unreachable "
+                                    "(e.g. `docker compose stop redis`); with --bus-up-cmd, checks 503 while it is "
+                                    "down and recovery after (opt-in)")
+    bus_up_cmd: str | None = _opt(None, "contract: a shell command that brings the target's Redis back (e.g. "
+                                  "`docker compose start redis`); always run after --bus-down-cmd")
+    recover_s: float = _opt(30.0, "contract: how long the target may take to recover after --bus-up-cmd (s)")
+    shutdown_cmd: str | None = _opt(None, "contract: a shell command that sends SIGTERM to the API process serving "
+                                    "the stream (e.g. `kill -TERM $(cat api.pid)`); checks open streams end "
+                                    "cleanly within the grace period (opt-in, destructive: runs last)")
+    shutdown_grace_s: float = _opt(5.0, "contract: the target's SSE_SHUTDOWN_GRACE_S (s)")
     only: list[str] = _opt([], "check ids or groups, e.g. headers,resume (repeatable)")
     origin: str | None = _opt(None, "contract: check CORS with credentials for this Origin")
     steps: int = _opt(8, "contract: updates of the timing job")
@@ -129,11 +139,15 @@ class CheckOptions:
                 raise SetupError("--trigger redis needs --redis-url (the target's Redis)")
             if self.trigger == "none" and not self.session:
                 raise SetupError("--trigger none needs --session ID (an existing session to watch)")
+            if bool(self.bus_down_cmd) != bool(self.bus_up_cmd):
+                raise SetupError("--bus-down-cmd and --bus-up-cmd go together: give both (the checker always "
+                                 "runs --bus-up-cmd after the outage)")
             if self.header or self.cookie or self.trigger_cmd:
                 raise SetupError("--header, --cookie and --trigger-cmd belong to --profile sse; the contract "
                                  "profile authenticates with --token or --dev-login")
         else:
-            for name in ("dev_login", "other_token", "session", "redis_url", "user", "origin"):
+            for name in ("dev_login", "other_token", "session", "redis_url", "user", "origin", "bus_down_cmd",
+                         "bus_up_cmd", "shutdown_cmd"):
                 if getattr(self, name):
                     raise SetupError(f"--{name.replace('_', '-')} belongs to --profile contract (the sse profile "
                                      "checks one stream URL)")
@@ -142,7 +156,7 @@ class CheckOptions:
                                  "stream's whole URL)")
             self.parsed_headers()
             self.parsed_cookies()
-        for name in ("idle_s", "idle_limit_s", "first_event_budget_ms"):
+        for name in ("idle_s", "idle_limit_s", "first_event_budget_ms", "recover_s", "shutdown_grace_s"):
             if getattr(self, name) <= 0:
                 raise SetupError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         if self.expect_heartbeat_s is not None and not 0 < self.expect_heartbeat_s <= self.idle_limit_s:

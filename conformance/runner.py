@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from conformance import checks, slow_reader
+from conformance import checks, hooks, slow_reader
 from conformance.catalog import BY_ID, select_checks
 from conformance.client import Credentials, StreamRecord, make_client, record_stream
 from conformance.contract_probes import API_PREFIX, ProbePhases
@@ -343,6 +343,11 @@ class Runner(ProbePhases):
         if "cap" in phases_wanted and self.o.expect_cap > 0:
             assert idle_session is not None
             await self.cap_phase(idle_session)
+        # the operator hooks disturb the target: after everything else, the outage first, SIGTERM last
+        if "bus" in phases_wanted and self.o.bus_down_cmd:
+            self.obs.bus = await hooks.bus_phase(self)
+        if "shutdown" in phases_wanted and self.o.shutdown_cmd:
+            self.obs.shutdown = await hooks.shutdown_phase(self)
         return [self.judge(check_id) for check_id in selected]
 
     def judge(self, check_id: str) -> CheckResult:

@@ -18,6 +18,7 @@ import httpx
 from conformance import checks
 from conformance.catalog import BY_ID, select_checks
 from conformance.client import StreamRecord, record_stream
+from conformance.hooks import run_command
 from conformance.model import CheckResult
 from conformance.observations import Observations
 from conformance.options import CheckOptions, SetupError
@@ -49,23 +50,7 @@ class SseRunner:
     async def _trigger(self) -> None:
         """Run ``--trigger-cmd`` once; its failure is reported, it does not stop the observation."""
         assert self.o.trigger_cmd is not None
-        try:
-            process = await asyncio.create_subprocess_shell(
-                self.o.trigger_cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            self.trigger_result = f"could not start: {exc}"
-            return
-        try:
-            async with asyncio.timeout(TRIGGER_TIMEOUT_S):
-                _, err = await process.communicate()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            self.trigger_result = f"still running after {TRIGGER_TIMEOUT_S:g} s: stopped"
-            return
-        if process.returncode:
-            tail = " ".join(err.decode("utf-8", "replace").split())[-200:]
-            self.trigger_result = f"exited {process.returncode}: {tail}"
+        self.trigger_result = await run_command(self.o.trigger_cmd, TRIGGER_TIMEOUT_S)
 
     async def record(self) -> StreamRecord:
         trigger: asyncio.Task[None] | None = None

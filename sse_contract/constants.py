@@ -10,6 +10,7 @@ __all__ = [
     "LAST_EVENT_ID_QUERY",
     "SSE_MEDIA_TYPE",
     "STREAM_HEADERS",
+    "UNAVAILABLE_REASONS",
     "parse_last_event_id",
 ]
 
@@ -26,6 +27,10 @@ EVENT_STALLED = "stalled"
 LAST_EVENT_ID_HEADER = "Last-Event-ID"
 LAST_EVENT_ID_QUERY = "lastEventId"
 
+
+#: docs/contract.md point 11: the ``reason`` every 503 body carries (and its log line says)
+UNAVAILABLE_REASONS = ("redis_unreachable", "pool_saturated", "queue_full", "deadline", "bus_unavailable",
+                       "shutting_down")
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     """The resume point: header first (what a reconnecting browser sends), then ``?lastEventId=``.

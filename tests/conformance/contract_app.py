@@ -94,6 +94,21 @@ class Flaws:
     late_release: bool = False
     # -- 10. no event: stalled for a silent job
     no_stalled: bool = False
+    # -- 11. the status bus down (``POST /_test/bus/down`` and ``/up``)
+    bus_down_streams_200: bool = False
+    bus_down_no_retry_after: bool = False
+    bus_down_no_reason: bool = False
+    healthz_ignores_bus: bool = False
+    bus_down_routes_500: bool = False
+    #: once down, the bus never comes back (a subscriber that does not reconnect)
+    no_recovery: bool = False
+    # -- 8. SIGTERM (only in its own process: tests/conformance/contract_server.py)
+    #: the app never hears of SIGTERM: uvicorn waits for streams that never end
+    ignore_sigterm: bool = False
+    #: streams are broken off (no final chunk) instead of ended
+    sigterm_cuts: bool = False
+    #: new streams during shutdown are accepted (200) instead of 503
+    shutdown_accepts_streams: bool = False
 
 
 @dataclass
@@ -135,7 +150,14 @@ def _last_id(raw: str | None, flaws: Flaws) -> int | None:
 
 
 def set_flaws(app: Starlette, flaws: Flaws) -> None:
+    """Switch the flaws; every run starts with the bus up."""
     app.state.flaws = flaws
+    app.state.bus_down = app.state.bus_was_down = False
+
+
+def begin_shutdown(app: Starlette) -> None:
+    """What the app does on SIGTERM (the launcher calls it): end every stream, refuse new ones."""
+    app.state.shutdown.set()
 
 
 class _SendTimeout(StreamingResponse):
@@ -175,6 +197,18 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
     def current() -> Flaws:
         return app.state.flaws  # type: ignore[no-any-return]
 
+    def bus_down() -> bool:
+        return bool(app.state.bus_down or (current().no_recovery and app.state.bus_was_down))
+
+    def unavailable(reason: str = "redis_unreachable", detail: str = "status store unavailable") -> Response:
+        flaws = current()
+        body = {"detail": detail} if flaws.bus_down_no_reason else {"detail": detail, "reason": reason}
+        headers = {} if flaws.bus_down_no_retry_after else {"Retry-After": "2"}
+        return JSONResponse(body, 503, headers=headers)
+
+    def shutting_down() -> bool:
+        return bool(app.state.shutdown.is_set())
+
     def unauthorized() -> Response:
         headers = {} if current().no_www_authenticate else {"WWW-Authenticate": "Bearer"}
         return JSONResponse({"detail": "not authenticated"}, 401, headers=headers)
@@ -187,6 +221,12 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
 
     def owned(request: Request, stream: bool = False) -> Session | Response:
         flaws = current()
+        if bus_down() and not (stream and flaws.bus_down_streams_200):
+            if stream:
+                return unavailable("bus_unavailable", "status bus unavailable")
+            if flaws.bus_down_routes_500:
+                return Response("Internal Server Error", 500)
+            return unavailable()
         user = user_of(request)
         if user is None and not (flaws.no_auth and stream):
             return unauthorized()
@@ -224,6 +264,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             return JSONResponse({"detail": "bad JSON"}, 422)
         if not isinstance(title, str):
             return JSONResponse({"detail": "title must be a string"}, 422)
+        if bus_down():
+            return unavailable()
         sid = str(uuid.uuid4())
         sessions[sid] = Session(sid=sid, owner=user)
         sessions[sid].publish("pending", 0, "Waiting to start")
@@ -239,7 +281,15 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         return JSONResponse({"id": session.sid, "title": "", "task_id": None})
 
     async def healthz(request: Request) -> Response:
+        if bus_down() and not current().healthz_ignores_bus:
+            return JSONResponse({"status": "degraded"}, 503)
         return JSONResponse({"status": "ok"})
+
+    async def bus_switch(request: Request) -> Response:
+        down = request.path_params["state"] == "down"
+        app.state.bus_down = down
+        app.state.bus_was_down = app.state.bus_was_down or down
+        return JSONResponse({"bus_down": down})
 
     async def transcribe(request: Request) -> Response:
         session = owned(request)
@@ -290,6 +340,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         if isinstance(session, Response):
             return session
         user = session.owner
+        if shutting_down() and not flaws.shutdown_accepts_streams:
+            return unavailable("shutting_down", "server is shutting down")
         raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         if raw and flaws.bad_last_event_id_500 and not raw.isdigit():
             return Response("Internal Server Error", 500)
@@ -337,7 +389,15 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             sent = 0
             skip_next = flaws.replay_skips_one and last is not None  # the first status after the id is lost
             stall_reported = False
+            if bus_down():  # bus_down_streams_200: a stream that will never receive anything
+                while True:
+                    await asyncio.sleep(heartbeat_s)
+                    yield encode_comment("ping") + b"\n"
             while True:
+                if shutting_down():
+                    if flaws.sigterm_cuts:
+                        raise ConnectionAbortedError("sigterm_cuts flaw: cut")
+                    return
                 changed = session.changed
                 while position < len(session.log):
                     update = session.log[position]
@@ -354,7 +414,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
                     if update.terminal and not flaws.keep_open_after_end:
                         return
                 try:
-                    await asyncio.wait_for(changed.wait(), heartbeat_s)
+                    await _first(changed, app.state.shutdown, heartbeat_s)
                     stall_reported = False
                 except TimeoutError:
                     if not flaws.no_heartbeat:
@@ -395,9 +455,23 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         Route(prefix + "/sessions/{sid}/status/stream", stream),
         Route(f"{prefix}/streams/me", streams_me),
         Route("/healthz", healthz),
+        Route("/_test/bus/{state:str}", bus_switch, methods=["POST"]),
     ])
+    app.state.shutdown = asyncio.Event()
     set_flaws(app, flaws)
     return app
+
+
+async def _first(changed: asyncio.Event, shutdown: asyncio.Event, timeout: float) -> None:
+    """Until ``changed`` or ``shutdown`` is set; ``TimeoutError`` after ``timeout`` (the heartbeat is due)."""
+    waits = {asyncio.ensure_future(changed.wait()), asyncio.ensure_future(shutdown.wait())}
+    try:
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    if not done:
+        raise TimeoutError
 
 
 async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterator[bytes]:

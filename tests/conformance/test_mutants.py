@@ -8,11 +8,12 @@ with the given words; ``MAY`` (a consequence that itself names the same cause) f
 nothing else fails. The clean app passes every check with exit 0.
 
 Point 10 (stalled) is opt-in (``--stall-after-s``: it costs twice the target's STATUS_STALL_AFTER_S, 120 s by
-default); the runs here pass 1 s. Point 7 (a slow reader is cut) is opt-in too (``--send-timeout-s``: it costs
-the long job plus the target's SSE_SEND_TIMEOUT_S); the app cuts after 1 s. Not covered by a mutant here (a
-black-box checker cannot make them happen on a remote target): point 8 (SIGTERM) and 11 (Redis down) —
-tests/integration and tests/faults drive the reference app into each. The Connection header on HTTP/2
-has its own HTTP/2 server in test_http2_connection_header.py.
+default); the runs here pass 1 s. Point 11 (the status bus down) is opt-in too: the operator hooks
+``--bus-down-cmd``/``--bus-up-cmd`` switch the app's bus through a test-only route (``POST /_test/bus/down``).
+Point 8 (SIGTERM, ``--shutdown-cmd``) needs the signal to reach the process serving the stream: its mutants run
+the app in a process of its own, in test_mutants_sigterm.py. Point 7 (a slow reader is cut) is opt-in too
+(``--send-timeout-s``: it costs the long job plus the target's SSE_SEND_TIMEOUT_S); the app cuts after 1 s.
+The Connection header on HTTP/2 has its own HTTP/2 server in test_http2_connection_header.py.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
-from conformance import CheckOptions, Outcome, Report, run_sync
+from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.launcher import serve_asgi
 from tests.conformance.contract_app import LIFETIME_S, SEND_TIMEOUT_S, Flaws, create_app, set_flaws
+from tests.conformance.helpers import post_cmd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -51,8 +54,15 @@ class Mutant:
     must: dict[str, str]
     may: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: run with --bus-down-cmd/--bus-up-cmd switching the app's bus (contract point 11)
+    bus: bool = False
 
 
+def bus_hooks(url: str) -> dict[str, Any]:
+    return {"bus_down_cmd": post_cmd(f"{url}/_test/bus/down"), "bus_up_cmd": post_cmd(f"{url}/_test/bus/up")}
+
+
+BUS_DOWN = "while Redis was down"
 LIVE_LOSS = "on the live stream"
 MUTANTS: dict[str, Mutant] = {
     # -- the stream's response headers
@@ -149,6 +159,20 @@ MUTANTS: dict[str, Mutant] = {
     # -- 10. a silent job is reported stalled
     "no-stalled-event": Mutant("10. event: stalled", Flaws(no_stalled=True),
                                {"stream.stalled": "no event: stalled came"}, options=STALL),
+    # -- 11. the status bus down: 503 with Retry-After and a reason, /healthz 503, recovery
+    "bus-down-streams-200": Mutant("11. no stream that never receives", Flaws(bus_down_streams_200=True),
+                                   {"bus.down-503": "a stream opened with 200 while Redis was down"}, bus=True),
+    "bus-down-503-without-retry-after": Mutant("11. Retry-After", Flaws(bus_down_no_retry_after=True),
+                                               {"bus.down-503": "503 without Retry-After"}, bus=True),
+    "bus-down-503-without-reason": Mutant("11. a reason in every 503", Flaws(bus_down_no_reason=True),
+                                          {"bus.down-503": "no reason in the 503 body"}, bus=True),
+    "healthz-ignores-the-bus": Mutant("/healthz 503 degraded", Flaws(healthz_ignores_bus=True),
+                                      {"bus.down-503": "/healthz answered 200 while Redis was down"}, bus=True),
+    "redis-route-500": Mutant("11. every route that needs Redis: 503", Flaws(bus_down_routes_500=True),
+                              {"bus.down-503": "answered 500, not 503"}, bus=True),
+    "no-recovery": Mutant("11. recovers when Redis returns", Flaws(no_recovery=True),
+                          {"bus.down-503": "did not recover within 2 s after --bus-up-cmd"},
+                          options={"recover_s": 2.0}, bus=True),
 }
 
 
@@ -170,10 +194,11 @@ def check(url: str, **options: Any) -> Report:
 
 def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     set_flaws(app, Flaws())
-    report = check(url, **STALL, **LIFETIME, **SLOW)
+    report = check(url, **STALL, **LIFETIME, **SLOW, **bus_hooks(url))
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.exit_code == 0, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"
+    assert outcomes.pop("shutdown.sigterm") == "skip"  # its own process: test_mutants_sigterm.py
     assert set(outcomes.values()) == {"pass"}, outcomes
     assert report.get("heartbeat.interval").metric == pytest.approx(HEARTBEAT_S, abs=0.25)  # type: ignore[union-attr]
 
@@ -183,7 +208,7 @@ def test_each_mutant_fails_the_check_that_names_it(app: Starlette, url: str, nam
     mutant = MUTANTS[name]
     set_flaws(app, mutant.flaws)
     try:
-        report = check(url, **mutant.options)
+        report = check(url, **mutant.options, **(bus_hooks(url) if mutant.bus else {}))
     finally:
         set_flaws(app, Flaws())
     failed = {r.id: r.message for r in report.results if r.outcome is Outcome.FAIL}
@@ -195,3 +220,11 @@ def test_each_mutant_fails_the_check_that_names_it(app: Starlette, url: str, nam
     assert set(extra) <= set(mutant.may), (name, extra)
     for check_id, message in extra.items():
         assert mutant.may[check_id] in message, (check_id, message)
+
+
+def test_a_failing_bus_cmd_is_a_setup_error_and_the_bus_comes_back(app: Starlette, url: str, tmp_path: Path) -> None:
+    set_flaws(app, Flaws())
+    came_back = tmp_path / "up"
+    with pytest.raises(SetupError, match=r"^--bus-down-cmd 'exit 4' exited 4: the outage was not checked"):
+        check(url, only=["bus"], bus_down_cmd="exit 4", bus_up_cmd=f"touch {came_back}")
+    assert came_back.exists(), "--bus-up-cmd runs even when --bus-down-cmd failed"
