@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from conformance import checks, hooks, probes
+from conformance import checks, hooks, probes, slow_reader
 from conformance.client import StreamRecord
 from conformance.model import CheckResult, Outcome
 from conformance.observations import Observations
@@ -21,9 +21,10 @@ __all__ = ["BY_ID", "CHECKS", "Check", "Phase", "select_checks"]
 
 #: live = the job stream (contract) or the one stream (sse); idle = the idle stream held to its next
 #: byte; resume-*: interrupted and resumed streams; probe = plain requests; cap = the per-user cap, last;
+#: slow = a stream that reads nothing during a long job (alone: it reads /streams/me);
 #: bus and shutdown: the operator hooks (opt-in, after every other phase; shutdown stops the target)
 Phase = Literal["live", "idle", "resume-header", "resume-query", "resume-sse", "probe", "cap", "stall",
-                "lifetime", "bus", "shutdown"]
+                "lifetime", "slow", "bus", "shutdown"]
 Judge = Callable[[Observations, CheckOptions], CheckResult]
 BOTH = frozenset({"contract", "sse"})
 CONTRACT = frozenset({"contract"})
@@ -126,6 +127,8 @@ CHECKS: tuple[Check, ...] = (
           lambda obs, o: checks.sse_resume(*obs.sse_resume)),
     Check("stream.stalled", "event: stalled when a job goes silent", "stall", CONTRACT,
           lambda obs, o: checks.stalled(obs.stall, o.stall_after_s)),
+    Check("stream.slow-reader", "a reader that stops reading is disconnected", "slow", CONTRACT,
+          lambda obs, o: slow_reader.judge(obs.slow_reader)),
     Check("stream.lifetime", "a stream ends cleanly within SSE_CONNECTION_TIMEOUT", "lifetime", CONTRACT,
           lambda obs, o: checks.lifetime(obs.lifetime, o.max_lifetime_s), "s"),
     Check("sessions.api", "sessions and jobs answer as the contract's table", "probe", CONTRACT,

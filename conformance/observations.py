@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from conformance.client import StreamRecord
 from conformance.hooks import BusOutage, Shutdown
 from conformance.probes import Probe
+from conformance.slow_reader import SlowReading
 
 __all__ = ["Observations"]
 
@@ -36,6 +37,8 @@ class Observations:
     release_reason: str | None = None
     #: the stream of a job that goes silent longer than --stall-after-s
     stall: StreamRecord | None = None
+    #: contract point 7: a stream that read nothing during a long job (None: not run)
+    slow_reader: SlowReading | None = None
     #: an idle stream held up to --max-lifetime-s (and a little more) for the server to end it
     lifetime: StreamRecord | None = None
     #: --bus-down-cmd/--bus-up-cmd: the answers while Redis was down and the recovery (bus.down-503)

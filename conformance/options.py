@@ -68,6 +68,9 @@ class CheckOptions:
                            "and wants 429 with Retry-After (0: off)")
     stall_after_s: float | None = _opt(None, "contract: the target's STATUS_STALL_AFTER_S; runs a job that goes "
                                        "silent longer and wants event: stalled (opt-in: costs ~2x that)")
+    send_timeout_s: float | None = _opt(None, "contract: the target's SSE_SEND_TIMEOUT_S; a stream that stops "
+                                        "reading during a long job must be cut within that (opt-in: costs "
+                                        "about the job plus that)")
     max_lifetime_s: float | None = _opt(None, "contract: the target's SSE_CONNECTION_TIMEOUT; holds an idle stream "
                                         "that long and wants it ended cleanly by then (opt-in: costs up to that)")
     bus_down_cmd: str | None = _opt(None, "contract: a shell command that makes the target's Redis unreachable "
@@ -161,6 +164,8 @@ class CheckOptions:
                              f"got {self.expect_heartbeat_s}")
         if self.stall_after_s is not None and not 0 < self.stall_after_s <= 1000:
             raise SetupError(f"--stall-after-s must be within 0..1000, got {self.stall_after_s}")
+        if self.send_timeout_s is not None and not 0 < self.send_timeout_s <= 1000:
+            raise SetupError(f"--send-timeout-s must be within 0..1000, got {self.send_timeout_s}")
         if self.max_lifetime_s is not None and not 0 < self.max_lifetime_s <= 3600:
             raise SetupError(f"--max-lifetime-s must be within 0..3600, got {self.max_lifetime_s}")
         if not 3 <= self.steps <= 500:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from conformance import checks, hooks
+from conformance import checks, hooks, slow_reader
 from conformance.catalog import BY_ID, select_checks
 from conformance.client import Credentials, StreamRecord, make_client, record_stream
 from conformance.contract_probes import API_PREFIX, ProbePhases
@@ -279,6 +279,25 @@ class Runner(ProbePhases):
                                          window_s=window, linger_after_terminal_s=checks.TERMINAL_LINGER_S)
         self.obs.resumes[kind] = (first, second, last_id)
 
+    async def slow_phase(self) -> None:
+        """Point 7, alone (it reads /streams/me): a stream that reads nothing while a long job runs."""
+        assert self.o.send_timeout_s is not None
+        session = await self.new_session("conformance: slow reader")
+        params = JobParams(profile="steady", steps=slow_reader.STEPS, interval_ms=slow_reader.INTERVAL_MS)
+        status_url = f"{self.api}/sessions/{session}/status"
+
+        async def job_ended() -> bool:
+            response = await self.client.get(status_url, headers=self.creds.headers())
+            try:
+                return response.status_code == 200 and response.json().get("status") in slow_reader.TERMINAL
+            except (ValueError, AttributeError):
+                return False
+
+        self.obs.slow_reader = await slow_reader.read_stalled(
+            self.stream_url(session), self.creds.headers(for_stream=True), self.o.verify, self.o.send_timeout_s,
+            start_job=lambda: self.start_job(session, params), job_ended=job_ended, open_count=self._open_count,
+            job_window_s=sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S)
+
     # -- the run ------------------------------------------------------------------------------------------
 
     async def run(self) -> list[CheckResult]:
@@ -313,6 +332,11 @@ class Runner(ProbePhases):
                     group.create_task(phase())
         except* SetupError as errors:
             raise errors.exceptions[0] from None
+        if "slow" in phases_wanted and self.o.send_timeout_s is not None:
+            if self.o.trigger == "none":
+                self.obs.skipped["stream.slow-reader"] = "not measured: needs events (--trigger http or redis)"
+            else:
+                await self.slow_phase()  # alone: other phases' streams would blur the /streams/me count
         if "stream.release" in wanted:
             assert idle_session is not None
             await self.release_phase(idle_session)  # alone: other phases' streams would blur the count

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from simulators.profiles import build_steps
 from sse_contract.jobs import JobParams
@@ -31,6 +32,8 @@ CAP = 20
 ID_OFFSET = 1000
 #: the late_release flaw: how long a closed stream still counts (the checker waits 2 s)
 LATE_RELEASE_S = 4.0
+#: point 7: a stream write blocked this long ends the stream (the reference app's SSE_SEND_TIMEOUT_S)
+SEND_TIMEOUT_S = 1.0
 #: point 5: a stream ends cleanly after 80-100 % of this (longer than any other check holds a stream)
 LIFETIME_S = 8.0
 
@@ -85,6 +88,8 @@ class Flaws:
     # -- 6. per-user cap
     no_cap: bool = False
     cap_no_retry_after: bool = False
+    # -- 7. a write that blocks (the client stopped reading) never ends the stream
+    no_send_timeout: bool = False
     # -- 9. a client that goes away is noticed only when the stream next writes
     late_release: bool = False
     # -- 10. no event: stalled for a silent job
@@ -155,8 +160,35 @@ def begin_shutdown(app: Starlette) -> None:
     app.state.shutdown.set()
 
 
+class _SendTimeout(StreamingResponse):
+    """Point 7: a body write that does not complete within ``send_timeout_s`` (uvicorn's flow control holds
+    ``send`` while the client reads nothing) ends the stream; raising makes uvicorn drop the connection."""
+
+    send_timeout_s: float | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        timeout = self.send_timeout_s
+        if timeout is None:
+            return await super().__call__(scope, receive, send)
+
+        async def timed(message: Message) -> None:
+            try:
+                await asyncio.wait_for(send(message), timeout)
+            except TimeoutError:
+                raise ConnectionAbortedError("the client did not read within the send timeout") from None
+
+        try:
+            await super().__call__(scope, receive, timed)
+        finally:
+            # Starlette leaves the body suspended at its ``yield`` when ``send`` raises: close it so that its
+            # ``finally`` (the stream's release from the per-user count) runs now, not at garbage collection
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
 def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0,
-               lifetime_s: float = LIFETIME_S) -> Starlette:
+               send_timeout_s: float = SEND_TIMEOUT_S, lifetime_s: float = LIFETIME_S) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
     open_streams: dict[str, int] = {}
@@ -409,7 +441,9 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         if flaws.gzip or flaws.gzip_flush:
             body = _gzip(body, flush=flaws.gzip_flush)
             headers["Content-Encoding"] = "gzip"
-        return StreamingResponse(body, headers=headers, media_type=flaws.content_type)
+        response = _SendTimeout(body, headers=headers, media_type=flaws.content_type)
+        response.send_timeout_s = None if flaws.no_send_timeout else send_timeout_s
+        return response
 
     prefix = "/api/v1"
     app = Starlette(routes=[

@@ -16,7 +16,7 @@ TIMING_CHECKS = {"timing.headers", "timing.first-event", "stream.not-buffered"}
 
 #: checks that run only when their option is given (each costs a target's own setting in time, or needs
 #: the operator's hook); a default run skips them, saying so
-OPT_IN_CHECKS = {"stream.stalled", "stream.lifetime"}
+OPT_IN_CHECKS = {"stream.stalled", "stream.lifetime", "stream.slow-reader", "bus.down-503", "shutdown.sigterm"}
 
 
 def pop_opt_in(outcomes: dict[str, str]) -> None:

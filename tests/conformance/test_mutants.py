@@ -11,9 +11,9 @@ Point 10 (stalled) is opt-in (``--stall-after-s``: it costs twice the target's S
 default); the runs here pass 1 s. Point 11 (the status bus down) is opt-in too: the operator hooks
 ``--bus-down-cmd``/``--bus-up-cmd`` switch the app's bus through a test-only route (``POST /_test/bus/down``).
 Point 8 (SIGTERM, ``--shutdown-cmd``) needs the signal to reach the process serving the stream: its mutants run
-the app in a process of its own, in test_mutants_sigterm.py. Not covered by a mutant here: point 7 (a slow
-reader's send timeout) — tests/faults drives the reference app into it. The Connection header on HTTP/2
-has its own HTTP/2 server in test_http2_connection_header.py.
+the app in a process of its own, in test_mutants_sigterm.py. Point 7 (a slow reader is cut) is opt-in too
+(``--send-timeout-s``: it costs the long job plus the target's SSE_SEND_TIMEOUT_S); the app cuts after 1 s.
+The Connection header on HTTP/2 has its own HTTP/2 server in test_http2_connection_header.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 
 from conformance import CheckOptions, Outcome, Report, SetupError, run_sync
 from reference_app.launcher import serve_asgi
-from tests.conformance.contract_app import LIFETIME_S, Flaws, create_app, set_flaws
+from tests.conformance.contract_app import LIFETIME_S, SEND_TIMEOUT_S, Flaws, create_app, set_flaws
 from tests.conformance.helpers import post_cmd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -40,6 +40,8 @@ HEARTBEAT_S = 0.5
 OPTIONS: dict[str, Any] = {"steps": 5, "interval_ms": 200, "idle_s": 1.0, "idle_limit_s": 3.0}
 #: the app reports a job silent for 1 s as stalled; the opt-in check costs ~4 s, so only where it matters
 STALL = {"stall_after_s": 1.0}
+#: point 7: the app's send timeout (contract_app.SEND_TIMEOUT_S); the opt-in check costs ~4 s
+SLOW = {"send_timeout_s": SEND_TIMEOUT_S}
 #: the app ends streams after 80-100 % of LIFETIME_S; the opt-in check holds one that long
 LIFETIME = {"max_lifetime_s": LIFETIME_S}
 _users = itertools.count()
@@ -148,6 +150,9 @@ MUTANTS: dict[str, Mutant] = {
     "no-cap": Mutant("6. 429 past the cap", Flaws(no_cap=True), {"cap.per-user": "no 429 for stream 21"}),
     "429-without-retry-after": Mutant("6. Retry-After", Flaws(cap_no_retry_after=True),
                                       {"cap.per-user": "no Retry-After"}),
+    # -- 7. a client that stops reading is cut after the send timeout
+    "no-send-timeout": Mutant("7. slow reader cut", Flaws(no_send_timeout=True),
+                              {"stream.slow-reader": "is still connected (SSE_SEND_TIMEOUT_S 1)"}, options=SLOW),
     # -- 9. a client that goes away is noticed at once
     "late-release": Mutant("9. disconnect noticed at once", Flaws(late_release=True),
                            {"stream.release": "still counted"}),
@@ -189,7 +194,7 @@ def check(url: str, **options: Any) -> Report:
 
 def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     set_flaws(app, Flaws())
-    report = check(url, **STALL, **LIFETIME, **bus_hooks(url))
+    report = check(url, **STALL, **LIFETIME, **SLOW, **bus_hooks(url))
     outcomes = {r.id: r.outcome.value for r in report.results}
     assert report.exit_code == 0, report.summary()
     assert outcomes.pop("headers.connection-h2") == "skip" and outcomes.pop("cors.credentials") == "skip"

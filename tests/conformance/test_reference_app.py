@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
-from reference_app.launcher import ApiProcess
+from reference_app.launcher import ApiProcess, WorkerProcess
 from simulators.fault_proxy import ProxyMode, ThreadedProxy, run_in_thread
 from tests.conformance.helpers import assert_all_pass, pop_opt_in
 
@@ -125,6 +125,15 @@ def test_the_stalled_event(start_api: Callable[..., ApiProcess]) -> None:
     server = start_api(STATUS_STALL_AFTER_S="1", SSE_HEARTBEAT_S="1")
     report = check(server.url, only=["stream.stalled"], stall_after_s=1.0)
     assert outcomes(report) == {"stream.stalled": "pass"}, report.results[0].message
+
+
+def test_a_slow_reader_is_cut(start_api: Callable[..., ApiProcess], celery_worker: WorkerProcess) -> None:
+    """Contract point 7 on the real stack: a stream that reads nothing during a 5,000-status job is cut
+    after SSE_SEND_TIMEOUT_S=1 (the job's ~1 MB does not fit the small-MSS connection's buffers)."""
+    server = start_api(SSE_SEND_TIMEOUT_S="1", SSE_HEARTBEAT_S="1")
+    report = check(server.url, only=["stream.slow-reader"], send_timeout_s=1.0)
+    assert outcomes(report) == {"stream.slow-reader": "pass"}, report.results[0].message
+    assert "no final status" in report.results[0].message
 
 
 def test_the_lifetime_bound(start_api: Callable[..., ApiProcess]) -> None:
