@@ -13,6 +13,7 @@ import pytest
 from conformance import CheckOptions, Outcome, Report, run_sync
 from tests.conformance.contract_app import Flaws
 from tests.conformance.contract_server import ContractServer
+from tests.conformance.helpers import OPT_IN_CHECKS
 from tests.conformance.test_mutants import OPTIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -43,7 +44,7 @@ def test_the_clean_app_ends_its_streams_on_sigterm() -> None:
         assert server.process is not None and server.process.wait(5) is not None, "the process exited"
     result = outcomes(report)
     assert report.exit_code == 0, report.summary()
-    for skipped in ("headers.connection-h2", "cors.credentials", "stream.stalled", "stream.lifetime", "bus.down-503"):
+    for skipped in ("headers.connection-h2", "cors.credentials", *(OPT_IN_CHECKS - {"shutdown.sigterm"})):
         assert result.pop(skipped) == "skip", skipped
     assert set(result.values()) == {"pass"}, result
     sigterm = report.get("shutdown.sigterm")
