@@ -156,7 +156,7 @@ def sigterm(shutdown: Shutdown | None, o: CheckOptions) -> CheckResult:
                 "after_grace": shutdown.after_grace.short() if shutdown.after_grace else None, "grace_s": grace}
     if (problem := lifetime_problem(o)) is not None:
         return _r(cid, Outcome.SKIP, f"not measured: {problem}", **evidence)
-    if any(after is not None and after <= 0 for after in shutdown.ended_after_s):
+    if any(after is not None and after < 0 for after in shutdown.ended_after_s):
         return _r(cid, Outcome.SKIP, "not measured: a stream ended before --shutdown-cmd started (its lifetime or "
                   "the target, not SIGTERM)", **evidence)
     latest = max((t for t in shutdown.ended_after_s if t is not None), default=None)

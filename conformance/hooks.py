@@ -125,33 +125,35 @@ def _live(record: StreamRecord) -> bool:
 
 
 async def _recovered_stream(runner: HookRunner, session: str, window_s: float) -> tuple[StreamRecord, str | None]:
-    """A stream with its snapshot and then a live status from a short job started once the snapshot came
-    (with --trigger none no job can be started: the snapshot is all that is checked)."""
+    """A stream with its snapshot on ``session``, then a live status from a short job on a new session (each try
+    its own: one job per session), started once that stream's snapshot came. With --trigger none no job can
+    be started: the snapshot is all that is checked."""
+    record = await record_stream(runner.client, runner.stream_url(session),
+                                 headers=runner.creds.headers(for_stream=True), window_s=window_s,
+                                 stop_when=lambda r: bool(r.events))
+    if not record.opened or not record.events or runner.o.trigger == "none":
+        return record, None
+    try:
+        fresh = await runner.new_session("conformance: live after the outage")
+    except SetupError as exc:  # after the outage this is the target's answer, not the user's setup
+        return record, f"a new session: {exc}"
     snapshot = asyncio.Event()
-    records: dict[str, StreamRecord] = {}
-
-    def seen(record: StreamRecord) -> None:
-        records["last"] = record
-        if record.events:
-            snapshot.set()
-
     task = asyncio.ensure_future(record_stream(
-        runner.client, runner.stream_url(session), headers=runner.creds.headers(for_stream=True), window_s=window_s,
-        stop_when=_live if runner.o.trigger != "none" else lambda r: bool(r.events), on_chunk=seen))
+        runner.client, runner.stream_url(fresh), headers=runner.creds.headers(for_stream=True), window_s=window_s,
+        stop_when=_live, on_chunk=lambda r: snapshot.set() if r.events else None))
     try:
         waiter = asyncio.ensure_future(snapshot.wait())
         await asyncio.wait({task, waiter}, timeout=window_s, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        if snapshot.is_set() and not task.done() and runner.o.trigger != "none":
+        if not task.done():
             try:
-                await runner.start_job(session, JobParams(profile="steady", steps=3, interval_ms=50))
-            except SetupError as exc:  # after the outage this is the target's answer, not the user's setup
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                return records.get("last") or StreamRecord(runner.stream_url(session), {}), f"a new job: {exc}"
+                await runner.start_job(fresh, JobParams(profile="steady", steps=3, interval_ms=50))
+            except SetupError as exc:
+                return record, f"a new job: {exc}"
         return await task, None
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def bus_phase(runner: HookRunner) -> BusOutage:
@@ -275,7 +277,8 @@ async def shutdown_phase(runner: HookRunner) -> Shutdown:
         for i, task in enumerate(tasks):
             if task.done() and not task.cancelled():
                 result.streams.append(task.result())
-                result.ended_after_s.append(round(finished[i] - started, 2))
+                after = finished[i] - started  # negative (before the command started): not by SIGTERM
+                result.ended_after_s.append(round(after, 3) if after >= 0 else min(round(after, 3), -0.001))
             else:
                 result.streams.append(records.get(i) or StreamRecord(runner.stream_url(session), {}))
                 result.ended_after_s.append(None)
