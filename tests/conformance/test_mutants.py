@@ -153,6 +153,8 @@ MUTANTS: dict[str, Mutant] = {
     # -- 7. a client that stops reading is cut after the send timeout
     "no-send-timeout": Mutant("7. slow reader cut", Flaws(no_send_timeout=True),
                               {"stream.slow-reader": "is still connected (SSE_SEND_TIMEOUT_S 1)"}, options=SLOW),
+    "send-timeout-leaves-open": Mutant("7. the stuck client is disconnected", Flaws(send_timeout_leaves_open=True),
+                                       {"stream.slow-reader": "the connection stayed open holding"}, options=SLOW),
     # -- 9. a client that goes away is noticed at once
     "late-release": Mutant("9. disconnect noticed at once", Flaws(late_release=True),
                            {"stream.release": "still counted"}),
