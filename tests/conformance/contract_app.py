@@ -94,6 +94,10 @@ class Flaws:
     no_send_timeout: bool = False
     # -- 7. the send timeout stops writing but leaves the connection open (uvicorn's close() waits to flush)
     send_timeout_leaves_open: bool = False
+    #: a 422 for a job of more steps than this (0: any length): the slow reader's long job refused
+    max_steps: int = 0
+    #: GET .../status resets the connection once a job ran (a network error in the slow reader's poll)
+    status_resets_after_job: bool = False
     # -- 9. a client that goes away is noticed only when the stream next writes
     late_release: bool = False
     # -- 10. no event: stalled for a silent job
@@ -338,6 +342,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)[:200]}, 422)
+        if current().max_steps and params.steps > current().max_steps:
+            return JSONResponse({"detail": f"steps: at most {current().max_steps}"}, 422)
         if session.has_job and not current().no_409:
             return JSONResponse({"detail": "already has a job"}, 409)
         session.has_job = True
@@ -357,6 +363,9 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         if isinstance(session, Response):
             return session
         flaws = current()
+        abort = request.scope.get(ABORT_KEY)
+        if flaws.status_resets_after_job and session.has_job and callable(abort):
+            abort()
         latest = session.log[-1]
         etag = f'"{latest.seq}"'
         headers = {"Cache-Control": flaws.poll_cache_control} | ({} if flaws.no_etag else {"ETag": etag})
