@@ -50,7 +50,7 @@ SETTLE_WAIT_S = 5.0
 #: real cut: segments in flight and the kernel's rounding. Measured on loopback, send timeout 1 s: the
 #: reference app (SSE_SEND_TIMEOUT_S=1, its TCP_USER_TIMEOUT abort) drained 1,072 B then a reset (3 job
 #: statuses); the clean contract app (SO_LINGER 0 + abort) 1,072 B then a reset (2 job statuses); the
-#: contract app that stops writing but leaves the connection open 89-93 KB, then EOF (409 job statuses).
+#: contract app that stops writing but leaves the connection open 93-96 KB (the review: 89 KB), then EOF.
 HELD_MARGIN_B = 16 * 1024
 TERMINAL = ("completed", "failed")
 
