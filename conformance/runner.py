@@ -287,16 +287,30 @@ class Runner(ProbePhases):
         status_url = f"{self.api}/sessions/{session}/status"
 
         async def job_ended() -> bool:
-            response = await self.client.get(status_url, headers=self.creds.headers())
+            try:
+                response = await self.client.get(status_url, headers=self.creds.headers())
+            except httpx.HTTPError as exc:
+                raise slow_reader.NotMeasured(f"GET {status_url} failed while the job ran: "
+                                              f"{type(exc).__name__}: {exc}") from None
             try:
                 return response.status_code == 200 and response.json().get("status") in slow_reader.TERMINAL
             except (ValueError, AttributeError):
                 return False
 
+        async def start_job() -> None:
+            try:
+                await self.start_job(session, params)
+            except SetupError as exc:
+                raise slow_reader.NotMeasured(f"the target refused a {slow_reader.STEPS:,}-status job ({exc})"
+                                              ) from None
+            except httpx.HTTPError as exc:
+                raise slow_reader.NotMeasured(f"POST .../transcribe failed: {type(exc).__name__}: {exc}") from None
+
         self.obs.slow_reader = await slow_reader.read_stalled(
             self.stream_url(session), self.creds.headers(for_stream=True), self.o.verify, self.o.send_timeout_s,
-            start_job=lambda: self.start_job(session, params), job_ended=job_ended, open_count=self._open_count,
-            job_window_s=sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S)
+            start_job=start_job, job_ended=job_ended, open_count=self._open_count,
+            job_window_s=sum(step.delay_s for step in build_steps(params)) + JOB_SLACK_S,
+            max_lifetime_s=self.o.max_lifetime_s)
 
     # -- the run ------------------------------------------------------------------------------------------
 

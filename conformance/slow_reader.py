@@ -7,11 +7,17 @@ on loopback's 64 KB segments it would swallow a whole megabyte job), so a long j
 writes within a few hundred KB. Evidence is read only from the target: ``/streams/me`` (is the stalled
 stream still counted?) and the bytes the socket finally holds (did the terminal status get through?).
 A terminal status in those bytes means no write ever blocked: nothing was measured, not a pass.
+
+Release from the count is not a disconnect: a server that stops writing but leaves the connection open
+(uvicorn's ``transport.close()`` waits forever to flush to a client that reads nothing) still pins the
+client's buffers. So the drain must end (EOF or reset) and yield no more than our own receive buffer could
+hold: we read nothing before it, so anything beyond that was still held by the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -25,7 +31,7 @@ import h11
 from conformance.model import CheckResult, Outcome
 from sse_contract.wire import Event, SSEDecoder
 
-__all__ = ["SlowReading", "judge", "read_stalled"]
+__all__ = ["NotMeasured", "SlowReading", "judge", "read_stalled"]
 
 CHECK_ID = "stream.slow-reader"
 #: the job: 5000 statuses of ~180 bytes (~1 MB), far more than a small-MSS connection buffers
@@ -36,7 +42,21 @@ MARGIN_S = 2.0
 POLL_S = 0.25
 #: bounds: the stalled stream to be counted, the drain of what the socket holds
 COUNTED_WAIT_S, DRAIN_S = 5.0, 5.0
+#: beyond one send timeout after the release, before the drain (the kernel's abort may lag the release)
+DRAIN_GRACE_S = 1.0
+#: the count must hold still this long before the baseline is taken (the other phases' streams closing)
+SETTLE_WAIT_S = 5.0
+#: what may arrive beyond our receive buffer (SO_RCVBUF as the kernel set it: 2,304 B for our 1 KB) after a
+#: real cut: segments in flight and the kernel's rounding. Measured on loopback, send timeout 1 s: the
+#: reference app (SSE_SEND_TIMEOUT_S=1, its TCP_USER_TIMEOUT abort) drained 1,072 B then a reset (3 job
+#: statuses); the clean contract app (SO_LINGER 0 + abort) 1,072 B then a reset (2 job statuses); the
+#: contract app that stops writing but leaves the connection open 93-96 KB (the review: 89 KB), then EOF.
+HELD_MARGIN_B = 16 * 1024
 TERMINAL = ("completed", "failed")
+
+
+class NotMeasured(Exception):
+    """A step of the probe could not be done (a network error, a refused job): the check is not measured."""
 
 
 @dataclass
@@ -52,6 +72,14 @@ class SlowReading:
     status_code: int | None = None
     body_bytes: int = 0
     terminal_seen: bool = False
+    #: the drain ended with EOF ("eof"), a reset ("reset"), or was still open at its deadline ("open")
+    drain_end: str | None = None
+    #: the bytes the drain read off the wire (headers and chunking included), and our receive buffer
+    drained_bytes: int = 0
+    rcvbuf_bytes: int = 0
+    #: status events after the snapshot: the job's writes reached the socket
+    job_statuses: int = 0
+    max_lifetime_s: float | None = None
     reason: str | None = None
 
 
@@ -74,8 +102,8 @@ def _connect(url: str, request: bytes, verify: bool) -> socket.socket:
     return sock
 
 
-def _drain(sock: socket.socket, deadline_s: float) -> tuple[bytes, bool]:
-    """Everything the socket holds until the end (EOF or reset) or the deadline; True when it ended."""
+def _drain(sock: socket.socket, deadline_s: float) -> tuple[bytes, str]:
+    """Everything the socket holds until the end or the deadline, and how it ended: eof, reset or open."""
     data = bytearray()
     end = time.monotonic() + deadline_s
     while (left := end - time.monotonic()) > 0:
@@ -83,13 +111,13 @@ def _drain(sock: socket.socket, deadline_s: float) -> tuple[bytes, bool]:
         try:
             chunk = sock.recv(1 << 16)
         except TimeoutError:
-            return bytes(data), False
+            return bytes(data), "open"
         except OSError:  # a reset (the server's TCP_USER_TIMEOUT abort) is an end too
-            return bytes(data), True
+            return bytes(data), "reset"
         if not chunk:
-            return bytes(data), True
+            return bytes(data), "eof"
         data += chunk
-    return bytes(data), False
+    return bytes(data), "open"
 
 
 def parse(conn: h11.Connection, data: bytes, ended: bool) -> tuple[int | None, bytes]:
@@ -113,24 +141,59 @@ def parse(conn: h11.Connection, data: bytes, ended: bool) -> tuple[int | None, b
     return status, bytes(body)
 
 
-def has_terminal(body: bytes) -> bool:
+def _states(body: bytes) -> list[str | None]:
+    states: list[str | None] = []
     for item in SSEDecoder().feed(body):
         if isinstance(item, Event) and item.event in ("status", "message", ""):
             try:
-                state = json.loads(item.data).get("status")
-            except (ValueError, AttributeError):
+                data = json.loads(item.data)
+            except ValueError:
                 continue
-            if state in TERMINAL:
-                return True
-    return False
+            states.append(data.get("status") if isinstance(data, dict) else None)
+    return states
+
+
+def has_terminal(body: bytes) -> bool:
+    return any(state in TERMINAL for state in _states(body))
+
+
+def job_statuses(body: bytes) -> int:
+    """Status events after the first (the snapshot of the session before the job)."""
+    return max(0, len(_states(body)) - 1)
+
+
+async def _settled(open_count: Callable[[], Awaitable[int | None]]) -> int | None:
+    """The count once two reads in a row agree (streams other phases closed a moment ago drop out)."""
+    before = await open_count()
+    deadline = time.monotonic() + SETTLE_WAIT_S
+    while before is not None and time.monotonic() < deadline:
+        await asyncio.sleep(2 * POLL_S)
+        again = await open_count()
+        if again == before:
+            break
+        before = again
+    return before
 
 
 async def read_stalled(url: str, headers: dict[str, str], verify: bool, send_timeout_s: float, *,
                        start_job: Callable[[], Awaitable[None]], job_ended: Callable[[], Awaitable[bool]],
-                       open_count: Callable[[], Awaitable[int | None]], job_window_s: float) -> SlowReading:
+                       open_count: Callable[[], Awaitable[int | None]], job_window_s: float,
+                       max_lifetime_s: float | None = None) -> SlowReading:
     """Open ``url`` without reading, run the long job, then see whether the stream was cut."""
-    seen = SlowReading(send_timeout_s)
-    before = await open_count()
+    seen = SlowReading(send_timeout_s, max_lifetime_s=max_lifetime_s)
+    try:
+        return await _read_stalled(seen, url, headers, verify, start_job=start_job, job_ended=job_ended,
+                                   open_count=open_count, job_window_s=job_window_s)
+    except NotMeasured as exc:
+        seen.reason = str(exc)
+        return seen
+
+
+async def _read_stalled(seen: SlowReading, url: str, headers: dict[str, str], verify: bool, *,
+                        start_job: Callable[[], Awaitable[None]], job_ended: Callable[[], Awaitable[bool]],
+                        open_count: Callable[[], Awaitable[int | None]], job_window_s: float) -> SlowReading:
+    send_timeout_s = seen.send_timeout_s
+    before = await _settled(open_count)
     if before is None:
         seen.reason = "GET /api/v1/streams/me gave no open count"
         return seen
@@ -181,22 +244,40 @@ async def read_stalled(url: str, headers: dict[str, str], verify: bool, send_tim
         seen.stalled_s = round(time.monotonic() - opened, 1)
         if seen.still_open:
             return seen
-        data, ended = await asyncio.to_thread(_drain, sock, DRAIN_S)
-        seen.status_code, body = parse(conn, data, ended)
+        # a reader that drains at once acknowledges data and reopens the window, which itself un-sticks a
+        # server whose kernel abort (TCP_USER_TIMEOUT, counted from the zero window) lags its release: measured
+        # on the reference app, draining right after the release drained ~94 KB then EOF in 2 of 4 runs.
+        # The connection must be gone one send timeout (+ a margin) after the release, not at the release.
+        await asyncio.sleep(send_timeout_s + DRAIN_GRACE_S)
+        seen.stalled_s = round(time.monotonic() - opened, 1)  # the stream's age at the drain (vs a lifetime)
+        with contextlib.suppress(OSError):
+            seen.rcvbuf_bytes = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        data, seen.drain_end = await asyncio.to_thread(_drain, sock, DRAIN_S)
+        seen.drained_bytes = len(data)
+        seen.status_code, body = parse(conn, data, seen.drain_end != "open")
         seen.body_bytes = len(body)
         seen.terminal_seen = has_terminal(body)
+        seen.job_statuses = job_statuses(body)
         return seen
     finally:
         sock.close()
 
 
+def held_limit(seen: SlowReading) -> int:
+    """The most a real cut can leave us: our receive buffer plus what was in flight."""
+    return seen.rcvbuf_bytes + HELD_MARGIN_B
+
+
 def judge(seen: SlowReading | None) -> CheckResult:
-    """Fail a stream still counted; a terminal status that got through measured nothing; a cut passes."""
+    """Fail a stream still counted or still connected; a terminal status that got through measured
+    nothing; a connection that ended after little data, carrying the job's statuses, passes."""
     if seen is None:
         return CheckResult(CHECK_ID, Outcome.SKIP, "not measured: opt-in (--send-timeout-s S)")
     timeout = seen.send_timeout_s
     evidence = {"send_timeout_s": timeout, "stalled_s": seen.stalled_s, "status_code": seen.status_code,
-                "body_bytes": seen.body_bytes, "released_after_job_end_s": seen.released_after_end_s}
+                "body_bytes": seen.body_bytes, "released_after_job_end_s": seen.released_after_end_s,
+                "drain_end": seen.drain_end, "drained_bytes": seen.drained_bytes,
+                "rcvbuf_bytes": seen.rcvbuf_bytes, "job_statuses": seen.job_statuses}
     if seen.still_open:
         return CheckResult(CHECK_ID, Outcome.FAIL,
                            f"a reader that read nothing for {seen.stalled_s:g} s is still connected "
@@ -204,6 +285,11 @@ def judge(seen: SlowReading | None) -> CheckResult:
                            "end a stream whose write blocks longer than the send timeout", evidence)
     if seen.reason is not None or seen.still_open is None:
         return CheckResult(CHECK_ID, Outcome.SKIP, f"not measured: {seen.reason}", evidence)
+    if seen.drain_end == "open":
+        return CheckResult(CHECK_ID, Outcome.FAIL,
+                           f"released from /streams/me but the connection was still open {DRAIN_S:g} s into the "
+                           f"drain ({seen.drained_bytes / 1024:.0f} KB read): the stuck client is not "
+                           "disconnected — 7.", evidence)
     if seen.status_code is None:
         return CheckResult(CHECK_ID, Outcome.SKIP, "not measured: the stalled stream's connection held no "
                            "response (nothing to show it was the stream that was cut)", evidence)
@@ -213,6 +299,21 @@ def judge(seen: SlowReading | None) -> CheckResult:
     if seen.terminal_seen:
         return CheckResult(CHECK_ID, Outcome.SKIP, f"not measured: the server's buffers held the whole job "
                            f"({seen.body_bytes / 1024:.0f} KB): no write blocked; a longer job is needed", evidence)
+    if seen.drained_bytes > held_limit(seen):
+        return CheckResult(CHECK_ID, Outcome.FAIL,
+                           f"released from /streams/me but the connection stayed open holding "
+                           f"{seen.drained_bytes / 1024:.0f} KB (our receive buffer holds "
+                           f"{seen.rcvbuf_bytes / 1024:.1f} KB): the stuck client still costs its buffers — 7. "
+                           "abort the connection (e.g. TCP_USER_TIMEOUT), do not wait to flush it", evidence)
+    if seen.job_statuses == 0:
+        return CheckResult(CHECK_ID, Outcome.SKIP, "not measured: the stalled stream carried no status of the "
+                           "job (nothing shows the job's writes were what blocked)", evidence)
+    if seen.max_lifetime_s is not None and seen.max_lifetime_s <= seen.stalled_s:
+        return CheckResult(CHECK_ID, Outcome.SKIP,
+                           f"not measured: --max-lifetime-s {seen.max_lifetime_s:g} is at or below the probe's "
+                           f"{seen.stalled_s:g} s: the stream's lifetime may be what ended it", evidence)
+    how = "reset" if seen.drain_end == "reset" else "closed"
     return CheckResult(CHECK_ID, Outcome.PASS,
                        f"a reader that stopped reading was cut (released {seen.released_after_end_s:g} s after "
-                       f"the job's end; {seen.body_bytes / 1024:.0f} KB arrived, no final status)", evidence)
+                       f"the job's end, connection {how}; {seen.body_bytes / 1024:.0f} KB arrived, "
+                       f"{seen.job_statuses} job statuses, no final status)", evidence)

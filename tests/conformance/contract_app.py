@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
+import struct
 import uuid
 import zlib
 from collections.abc import AsyncIterator
@@ -90,6 +92,12 @@ class Flaws:
     cap_no_retry_after: bool = False
     # -- 7. a write that blocks (the client stopped reading) never ends the stream
     no_send_timeout: bool = False
+    # -- 7. the send timeout stops writing but leaves the connection open (uvicorn's close() waits to flush)
+    send_timeout_leaves_open: bool = False
+    #: a 422 for a job of more steps than this (0: any length): the slow reader's long job refused
+    max_steps: int = 0
+    #: GET .../status resets the connection once a job ran (a network error in the slow reader's poll)
+    status_resets_after_job: bool = False
     # -- 9. a client that goes away is noticed only when the stream next writes
     late_release: bool = False
     # -- 10. no event: stalled for a silent job
@@ -165,11 +173,40 @@ def begin_shutdown(app: Starlette) -> None:
     app.state.shutdown.set()
 
 
+ABORT_KEY = "contract_app.abort"
+
+
+def _aborter(send: Send) -> object:
+    """Reset uvicorn's connection under ``send`` (its RequestResponseCycle holds the transport).
+
+    Why: raising out of a blocked ``send`` only makes uvicorn ``transport.close()``, which waits forever to
+    flush to a client that reads nothing (the reference app sets TCP_USER_TIMEOUT for this). SO_LINGER 0
+    then ``abort()`` drops the connection and its buffers at once (an RST), which is what point 7 asks."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+
+    def abort() -> None:
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return abort
+
+
+class _ContractApp(Starlette):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[ABORT_KEY] = _aborter(send)  # uvicorn's own send: Starlette's middleware wraps it below
+        await super().__call__(scope, receive, send)
+
+
 class _SendTimeout(StreamingResponse):
     """Point 7: a body write that does not complete within ``send_timeout_s`` (uvicorn's flow control holds
-    ``send`` while the client reads nothing) ends the stream; raising makes uvicorn drop the connection."""
+    ``send`` while the client reads nothing) ends the stream and resets the connection."""
 
     send_timeout_s: float | None = None
+    abort_on_timeout: bool = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         timeout = self.send_timeout_s
@@ -180,6 +217,9 @@ class _SendTimeout(StreamingResponse):
             try:
                 await asyncio.wait_for(send(message), timeout)
             except TimeoutError:
+                abort = scope.get(ABORT_KEY)
+                if self.abort_on_timeout and callable(abort):
+                    abort()
                 raise ConnectionAbortedError("the client did not read within the send timeout") from None
 
         try:
@@ -307,6 +347,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             params = JobParams.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)[:200]}, 422)
+        if current().max_steps and params.steps > current().max_steps:
+            return JSONResponse({"detail": f"steps: at most {current().max_steps}"}, 422)
         if session.has_job and not current().no_409:
             return JSONResponse({"detail": "already has a job"}, 409)
         session.has_job = True
@@ -326,6 +368,9 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         if isinstance(session, Response):
             return session
         flaws = current()
+        abort = request.scope.get(ABORT_KEY)
+        if flaws.status_resets_after_job and session.has_job and callable(abort):
+            abort()
         latest = session.log[-1]
         etag = f'"{latest.seq}"'
         headers = {"Cache-Control": flaws.poll_cache_control} | ({} if flaws.no_etag else {"ETag": etag})
@@ -450,10 +495,11 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
             headers["Content-Encoding"] = "gzip"
         response = _SendTimeout(body, headers=headers, media_type=flaws.content_type)
         response.send_timeout_s = None if flaws.no_send_timeout else send_timeout_s
+        response.abort_on_timeout = not flaws.send_timeout_leaves_open
         return response
 
     prefix = "/api/v1"
-    app = Starlette(routes=[
+    app = _ContractApp(routes=[
         Route(f"{prefix}/auth/dev-login", login, methods=["POST"]),
         Route(f"{prefix}/sessions", create, methods=["POST"]),
         Route(prefix + "/sessions/{sid}", read),

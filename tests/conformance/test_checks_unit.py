@@ -387,5 +387,10 @@ def test_the_lifetime_bound_wants_a_clean_end_in_time() -> None:
     ended = checks.lifetime(record(snapshot, end="closed", t_end=9.0), 10)
     assert ended.outcome is Outcome.PASS and ended.metric == 9.0
     assert checks.lifetime(record(snapshot, end="closed", t_end=1.0), 10).outcome is Outcome.WARN
+    # below 80 % warns at every size (no absolute slack that would swallow a short bound)
+    assert checks.lifetime(record(snapshot, end="closed", t_end=0.1), 2).outcome is Outcome.WARN
+    assert checks.lifetime(record(snapshot, end="closed", t_end=4.5), 8).outcome is Outcome.WARN
+    assert checks.lifetime(record(snapshot, end="closed", t_end=6.4), 8).outcome is Outcome.PASS
+    assert checks.lifetime(record(snapshot, end="closed", t_end=9.5), 8).outcome is Outcome.PASS  # timer slack
     finished = record([(0.01, status_event(1, 0.0, status="completed"))], end="closed", t_end=0.5)
     assert checks.lifetime(finished, 10).outcome is Outcome.SKIP

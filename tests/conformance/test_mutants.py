@@ -153,6 +153,8 @@ MUTANTS: dict[str, Mutant] = {
     # -- 7. a client that stops reading is cut after the send timeout
     "no-send-timeout": Mutant("7. slow reader cut", Flaws(no_send_timeout=True),
                               {"stream.slow-reader": "is still connected (SSE_SEND_TIMEOUT_S 1)"}, options=SLOW),
+    "send-timeout-leaves-open": Mutant("7. the stuck client is disconnected", Flaws(send_timeout_leaves_open=True),
+                                       {"stream.slow-reader": "the connection stayed open holding"}, options=SLOW),
     # -- 9. a client that goes away is noticed at once
     "late-release": Mutant("9. disconnect noticed at once", Flaws(late_release=True),
                            {"stream.release": "still counted"}),
@@ -205,6 +207,30 @@ def test_the_clean_app_passes_every_check(app: Starlette, url: str) -> None:
     assert outcomes.pop("shutdown.sigterm") == "skip"  # its own process: test_mutants_sigterm.py
     assert set(outcomes.values()) == {"pass"}, outcomes
     assert report.get("heartbeat.interval").metric == pytest.approx(HEARTBEAT_S, abs=0.25)  # type: ignore[union-attr]
+
+
+def test_a_target_that_refuses_the_long_job_skips_the_slow_reader_naming_why(app: Starlette, url: str) -> None:
+    set_flaws(app, Flaws(max_steps=100))
+    try:
+        report = check(url, only=["stream.slow-reader", "stream.retry"], **SLOW)
+    finally:
+        set_flaws(app, Flaws())
+    result = report.get("stream.slow-reader")
+    assert result is not None and result.outcome is Outcome.SKIP, report.summary()
+    assert "not measured: the target refused a 5,000-status job (POST .../transcribe answered 422" in result.message
+    assert report.exit_code == 0, report.summary()  # the other check ran: a skip, not a setup error
+
+
+def test_a_network_error_in_the_slow_readers_poll_is_a_skip_naming_it(app: Starlette, url: str) -> None:
+    set_flaws(app, Flaws(status_resets_after_job=True))
+    try:
+        report = check(url, only=["stream.slow-reader"], **SLOW)
+    finally:
+        set_flaws(app, Flaws())
+    result = report.get("stream.slow-reader")
+    assert result is not None and result.outcome is Outcome.SKIP, report.summary()
+    assert "failed while the job ran: " in result.message, result.message
+    assert report.exit_code == 2, report.summary()  # nothing else ran: nothing checked
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))

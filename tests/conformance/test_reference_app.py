@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance import CheckOptions, Outcome, Report, run_sync
+from conformance.slow_reader import HELD_MARGIN_B
 from reference_app.launcher import ApiProcess, WorkerProcess
 from simulators.fault_proxy import ProxyMode, ThreadedProxy, run_in_thread
 from tests.conformance.helpers import assert_all_pass, pop_opt_in
@@ -132,8 +133,13 @@ def test_a_slow_reader_is_cut(start_api: Callable[..., ApiProcess], celery_worke
     after SSE_SEND_TIMEOUT_S=1 (the job's ~1 MB does not fit the small-MSS connection's buffers)."""
     server = start_api(SSE_SEND_TIMEOUT_S="1", SSE_HEARTBEAT_S="1")
     report = check(server.url, only=["stream.slow-reader"], send_timeout_s=1.0)
-    assert outcomes(report) == {"stream.slow-reader": "pass"}, report.results[0].message
-    assert "no final status" in report.results[0].message
+    result = report.results[0]
+    assert outcomes(report) == {"stream.slow-reader": "pass"}, result.message
+    assert "no final status" in result.message
+    # the kernel's TCP_USER_TIMEOUT abort: the drain ends (a reset) after no more than our receive buffer held
+    evidence = result.evidence or {}
+    assert evidence["drain_end"] in ("reset", "eof"), evidence
+    assert evidence["drained_bytes"] <= evidence["rcvbuf_bytes"] + HELD_MARGIN_B, evidence
 
 
 def test_the_lifetime_bound(start_api: Callable[..., ApiProcess]) -> None:
