@@ -10,6 +10,7 @@ exists everywhere, with the same name, default and help, and nothing can be miss
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import typing
@@ -156,9 +157,16 @@ class CheckOptions:
                                  "stream's whole URL)")
             self.parsed_headers()
             self.parsed_cookies()
-        for name in ("idle_s", "idle_limit_s", "first_event_budget_ms", "recover_s", "shutdown_grace_s"):
-            if getattr(self, name) <= 0:
-                raise SetupError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        for name in ("idle_s", "idle_limit_s", "first_event_budget_ms", "recover_s", "shutdown_grace_s",
+                     "expect_heartbeat_s", "stall_after_s", "send_timeout_s", "max_lifetime_s"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):  # nan passes every comparison below
+                raise SetupError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+            if value is not None and value <= 0:
+                raise SetupError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        for name in ("recover_s", "shutdown_grace_s"):
+            if getattr(self, name) > 600:
+                raise SetupError(f"--{name.replace('_', '-')} must be within 0..600, got {getattr(self, name)}")
         if self.expect_heartbeat_s is not None and not 0 < self.expect_heartbeat_s <= self.idle_limit_s:
             raise SetupError(f"--expect-heartbeat-s must be within 0..--idle-limit-s ({self.idle_limit_s:g}), "
                              f"got {self.expect_heartbeat_s}")

@@ -110,6 +110,9 @@ class Flaws:
     bus_down_routes_500: bool = False
     #: once down, the bus never comes back (a subscriber that does not reconnect)
     no_recovery: bool = False
+    #: after the bus came back, live statuses no longer reach streams (a pub/sub subscriber that never
+    #: reconnected); snapshots and /healthz, plain reads, are fine
+    no_live_after_bus: bool = False
     # -- 8. SIGTERM (only in its own process: tests/conformance/contract_server.py)
     #: the app never hears of SIGTERM: uvicorn waits for streams that never end
     ignore_sigterm: bool = False
@@ -117,6 +120,8 @@ class Flaws:
     sigterm_cuts: bool = False
     #: new streams during shutdown are accepted (200) instead of 503
     shutdown_accepts_streams: bool = False
+    #: streams end and new opens get 503 shutting_down, but the process never exits
+    shutdown_never_exits: bool = False
 
 
 @dataclass
@@ -448,6 +453,8 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
                     update = session.log[position]
                     position += 1
                     sent += 1
+                    if flaws.no_live_after_bus and app.state.bus_was_down and sent > 1:
+                        continue
                     if skip_next:
                         skip_next = False
                         continue

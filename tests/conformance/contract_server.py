@@ -40,6 +40,8 @@ class ContractAppServer(uvicorn.Server):
             return
         loop = self._loop
         loop.call_soon_threadsafe(begin_shutdown, self.app)
+        if self.flaws.shutdown_never_exits:
+            return
         loop.call_soon_threadsafe(loop.call_later, LINGER_S, super().handle_exit, sig, frame)
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:

@@ -30,7 +30,10 @@ def test_reference_app_passes_the_bus_outage_and_sigterm() -> None:
         report = run_sync(CheckOptions(
             api.url, dev_login=f"hooks-{secrets.token_hex(4)}", only=["bus", "shutdown"],
             bus_down_cmd=post_cmd(f"{control}/down"), bus_up_cmd=post_cmd(f"{control}/up"),
-            shutdown_cmd=f"kill -TERM {api.pid}", shutdown_grace_s=GRACE_S))
+            shutdown_cmd=f"kill -TERM {api.pid}", shutdown_grace_s=GRACE_S,
+            # no Celery worker here: the checker publishes the recovery's job itself (its live status proves
+            # the API's subscriber came back)
+            trigger="redis", redis_url=redis_server.url))
         assert api.process is not None
         code = api.process.wait(GRACE_S + 5)
     results = {r.id: (r.outcome.value, r.message) for r in report.results}

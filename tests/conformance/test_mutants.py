@@ -175,6 +175,10 @@ MUTANTS: dict[str, Mutant] = {
     "no-recovery": Mutant("11. recovers when Redis returns", Flaws(no_recovery=True),
                           {"bus.down-503": "did not recover within 2 s after --bus-up-cmd"},
                           options={"recover_s": 2.0}, bus=True),
+    "no-live-after-the-bus-returns": Mutant("11. recovers: live statuses reach streams again",
+                                            Flaws(no_live_after_bus=True),
+                                            {"bus.down-503": "no live status of a new job (the live delivery"},
+                                            options={"recover_s": 3.0}, bus=True),
 }
 
 

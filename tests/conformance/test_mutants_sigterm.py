@@ -26,6 +26,8 @@ MUTANTS: dict[str, tuple[Flaws, str]] = {
     "streams-cut-on-sigterm": (Flaws(sigterm_cuts=True), "the stream was cut (reset), not ended"),
     "streams-accepted-during-shutdown": (Flaws(shutdown_accepts_streams=True),
                                          "a stream was accepted (200) during shutdown"),
+    "never-exits-after-sigterm": (Flaws(shutdown_never_exits=True),
+                                  "still answering (503) 2.5 s after SIGTERM (grace 1.5 s)"),
 }
 
 
