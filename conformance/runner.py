@@ -29,6 +29,7 @@ from conformance import checks, hooks, slow_reader
 from conformance.catalog import BY_ID, select_checks
 from conformance.client import Credentials, StreamRecord, make_client, record_stream
 from conformance.contract_probes import API_PREFIX, ProbePhases
+from conformance.jobs import JOB_SLACK_S, job_body, job_duration_s, job_params, stall_job
 from conformance.model import CheckResult, Outcome, Report
 from conformance.observations import Observations
 from conformance.options import CheckOptions, SetupError
@@ -41,27 +42,6 @@ __all__ = ["CheckOptions", "SetupError", "run", "run_sync"]
 
 #: how long to wait for the snapshot before starting a job anyway (a buffering hop may hold it)
 SNAPSHOT_WAIT_S = 2.0
-#: extra window beyond the job's own duration (queueing, a slow worker)
-JOB_SLACK_S = 15.0
-
-
-def job_params(o: CheckOptions) -> JobParams:
-    return JobParams(profile="steady", steps=o.steps, interval_ms=o.interval_ms)
-
-
-def stall_job(o: CheckOptions) -> JobParams:
-    """A job that goes silent for twice --stall-after-s mid-way (the stalled event is due after one)."""
-    assert o.stall_after_s is not None
-    return JobParams(profile="stall", steps=4, interval_ms=o.interval_ms, stall_s=2 * o.stall_after_s + 1)
-
-
-def job_body(params: JobParams) -> dict[str, Any]:
-    """What POST .../transcribe gets: only the fields set, all of them listed in docs/contract.md."""
-    return params.model_dump(mode="json", exclude_unset=True)
-
-
-def job_duration_s(o: CheckOptions) -> float:
-    return sum(step.delay_s for step in build_steps(job_params(o)))
 
 
 def _jwt_subject(token: str) -> str | None:

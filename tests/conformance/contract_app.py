@@ -11,117 +11,34 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
-import struct
 import uuid
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
 
 from simulators.profiles import build_steps
 from sse_contract.jobs import JobParams
 from sse_contract.status import StatusUpdate
 from sse_contract.wire import encode_comment, encode_event, encode_retry
-
-CAP = 20
-ID_OFFSET = 1000
-#: the late_release flaw: how long a closed stream still counts (the checker waits 2 s)
-LATE_RELEASE_S = 4.0
-#: point 7: a stream write blocked this long ends the stream (the reference app's SSE_SEND_TIMEOUT_S)
-SEND_TIMEOUT_S = 1.0
-#: point 5: a stream ends cleanly after 80-100 % of this (longer than any other check holds a stream)
-LIFETIME_S = 8.0
-
-
-@dataclass(frozen=True)
-class Flaws:
-    # -- the stream's headers
-    content_type: str = "text/event-stream; charset=utf-8"
-    cache_control: str = "no-cache, no-transform"
-    no_x_accel: bool = False
-    content_length: bool = False
-    gzip: bool = False
-    #: gzip with a sync flush after every write: events arrive on time, but compressed
-    gzip_flush: bool = False
-    # -- authentication
-    no_auth: bool = False
-    no_www_authenticate: bool = False
-    forbid_foreign: bool = False
-    foreign_body_differs: bool = False
-    malformed_id_500: bool = False
-    # -- sessions and jobs
-    no_409: bool = False
-    session_without_created_at: bool = False
-    no_etag: bool = False
-    no_304: bool = False
-    transcribe_html_422: bool = False
-    poll_cache_control: str = "no-cache"
-    # -- a status
-    no_timestamp: bool = False
-    event_name: str = "status"
-    id_not_seq: bool = False
-    # -- 1. at once
-    no_retry: bool = False
-    first_event_delay_s: float = 0.0
-    reset_on_resume: bool = False
-    bad_last_event_id_500: bool = False
-    # -- 2. ids
-    no_ids: bool = False
-    id_step: int = 1
-    drop_every: int = 0
-    duplicate_live: bool = False
-    duplicate_on_resume: bool = False
-    replay_skips_one: bool = False
-    # -- 3. heartbeat
-    no_heartbeat: bool = False
-    # -- 4. end
-    keep_open_after_end: bool = False
-    no_204: bool = False
-    # -- 5. lifetime: the connection is cut (not ended) after this long; or streams live forever
-    cut_after_s: float = 0.0
-    no_lifetime: bool = False
-    # -- 6. per-user cap
-    no_cap: bool = False
-    cap_no_retry_after: bool = False
-    # -- 7. a write that blocks (the client stopped reading) never ends the stream
-    no_send_timeout: bool = False
-    # -- 7. the send timeout stops writing but leaves the connection open (uvicorn's close() waits to flush)
-    send_timeout_leaves_open: bool = False
-    #: a 422 for a job of more steps than this (0: any length): the slow reader's long job refused
-    max_steps: int = 0
-    #: GET .../status resets the connection once a job ran (a network error in the slow reader's poll)
-    status_resets_after_job: bool = False
-    # -- 9. a client that goes away is noticed only when the stream next writes
-    late_release: bool = False
-    # -- 10. no event: stalled for a silent job
-    no_stalled: bool = False
-    # -- 11. the status bus down (``POST /_test/bus/down`` and ``/up``)
-    bus_down_streams_200: bool = False
-    bus_down_no_retry_after: bool = False
-    bus_down_no_reason: bool = False
-    healthz_ignores_bus: bool = False
-    bus_down_routes_500: bool = False
-    #: once down, the bus never comes back (a subscriber that does not reconnect)
-    no_recovery: bool = False
-    #: after the bus came back, live statuses no longer reach streams (a pub/sub subscriber that never
-    #: reconnected); snapshots and /healthz, plain reads, are fine
-    no_live_after_bus: bool = False
-    # -- 8. SIGTERM (only in its own process: tests/conformance/contract_server.py)
-    #: the app never hears of SIGTERM: uvicorn waits for streams that never end
-    ignore_sigterm: bool = False
-    #: streams are broken off (no final chunk) instead of ended
-    sigterm_cuts: bool = False
-    #: new streams during shutdown are accepted (200) instead of 503
-    shutdown_accepts_streams: bool = False
-    #: streams end and new opens get 503 shutting_down, but the process never exits
-    shutdown_never_exits: bool = False
+from tests.conformance.contract_flaws import (
+    CAP,
+    CLEAN,
+    LATE_RELEASE_S,
+    LIFETIME_S,
+    SEND_TIMEOUT_S,
+    Flaws,
+    cut_after,
+    end_after,
+    frame,
+    gzip_body,
+    last_id,
+)
+from tests.conformance.contract_send import ABORT_KEY, ContractApp, SendTimeout
 
 
 @dataclass
@@ -145,23 +62,6 @@ class Session:
         return bool(self.log) and self.log[-1].terminal
 
 
-def _frame(update: StatusUpdate, flaws: Flaws) -> bytes:
-    data = update.model_dump(mode="json")
-    if flaws.no_timestamp:
-        data.pop("timestamp")
-    seq = data["seq"] = update.seq * flaws.id_step
-    if flaws.id_not_seq:
-        seq += ID_OFFSET
-    return encode_event(json.dumps(data), event=flaws.event_name, id=None if flaws.no_ids else seq)
-
-
-def _last_id(raw: str | None, flaws: Flaws) -> int | None:
-    """The seq a Last-Event-ID names, read the way this (possibly flawed) server numbers its ids."""
-    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) >= 12:
-        return None
-    return (int(raw) - (ID_OFFSET if flaws.id_not_seq else 0)) // flaws.id_step
-
-
 def set_flaws(app: Starlette, flaws: Flaws) -> None:
     """Switch the flaws; every run starts with the bus up."""
     app.state.flaws = flaws
@@ -173,66 +73,7 @@ def begin_shutdown(app: Starlette) -> None:
     app.state.shutdown.set()
 
 
-ABORT_KEY = "contract_app.abort"
-
-
-def _aborter(send: Send) -> object:
-    """Reset uvicorn's connection under ``send`` (its RequestResponseCycle holds the transport).
-
-    Why: raising out of a blocked ``send`` only makes uvicorn ``transport.close()``, which waits forever to
-    flush to a client that reads nothing (the reference app sets TCP_USER_TIMEOUT for this). SO_LINGER 0
-    then ``abort()`` drops the connection and its buffers at once (an RST), which is what point 7 asks."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-
-    def abort() -> None:
-        if transport is None:
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    return abort
-
-
-class _ContractApp(Starlette):
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[ABORT_KEY] = _aborter(send)  # uvicorn's own send: Starlette's middleware wraps it below
-        await super().__call__(scope, receive, send)
-
-
-class _SendTimeout(StreamingResponse):
-    """Point 7: a body write that does not complete within ``send_timeout_s`` (uvicorn's flow control holds
-    ``send`` while the client reads nothing) ends the stream and resets the connection."""
-
-    send_timeout_s: float | None = None
-    abort_on_timeout: bool = True
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        timeout = self.send_timeout_s
-        if timeout is None:
-            return await super().__call__(scope, receive, send)
-
-        async def timed(message: Message) -> None:
-            try:
-                await asyncio.wait_for(send(message), timeout)
-            except TimeoutError:
-                abort = scope.get(ABORT_KEY)
-                if self.abort_on_timeout and callable(abort):
-                    abort()
-                raise ConnectionAbortedError("the client did not read within the send timeout") from None
-
-        try:
-            await super().__call__(scope, receive, timed)
-        finally:
-            # Starlette leaves the body suspended at its ``yield`` when ``send`` raises: close it so that its
-            # ``finally`` (the stream's release from the per-user count) runs now, not at garbage collection
-            close = getattr(self.body_iterator, "aclose", None)
-            if close is not None:
-                await close()
-
-
-def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: float = 1.0,
+def create_app(flaws: Flaws = CLEAN, heartbeat_s: float = 0.5, stall_after_s: float = 1.0,
                send_timeout_s: float = SEND_TIMEOUT_S, lifetime_s: float = LIFETIME_S) -> Starlette:
     sessions: dict[str, Session] = {}
     jobs: set[asyncio.Task[None]] = set()
@@ -395,7 +236,7 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         if raw and flaws.bad_last_event_id_500 and not raw.isdigit():
             return Response("Internal Server Error", 500)
-        last = _last_id(raw, flaws)
+        last = last_id(raw, flaws)
         if last is not None and session.finished and last >= session.log[-1].seq and not flaws.no_204:
             return Response(status_code=204)
         if open_streams.get(user, 0) >= CAP and not flaws.no_cap:
@@ -460,9 +301,9 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
                         continue
                     if flaws.drop_every and sent % flaws.drop_every == 0 and not update.terminal:
                         continue
-                    yield _frame(update, flaws)
+                    yield frame(update, flaws)
                     if flaws.duplicate_live and sent == 3:
-                        yield _frame(update, flaws)
+                        yield frame(update, flaws)
                     if update.terminal and not flaws.keep_open_after_end:
                         return
                 try:
@@ -487,19 +328,19 @@ def create_app(flaws: Flaws = Flaws(), heartbeat_s: float = 0.5, stall_after_s: 
         if flaws.content_length:
             headers["Content-Length"] = "100000000"
         if not flaws.no_lifetime:
-            body = _end_after(body, lifetime_s * jitter.uniform(0.8, 1.0))
+            body = end_after(body, lifetime_s * jitter.uniform(0.8, 1.0))
         if flaws.cut_after_s:
-            body = _cut_after(body, flaws.cut_after_s)
+            body = cut_after(body, flaws.cut_after_s)
         if flaws.gzip or flaws.gzip_flush:
-            body = _gzip(body, flush=flaws.gzip_flush)
+            body = gzip_body(body, flush=flaws.gzip_flush)
             headers["Content-Encoding"] = "gzip"
-        response = _SendTimeout(body, headers=headers, media_type=flaws.content_type)
+        response = SendTimeout(body, headers=headers, media_type=flaws.content_type)
         response.send_timeout_s = None if flaws.no_send_timeout else send_timeout_s
         response.abort_on_timeout = not flaws.send_timeout_leaves_open
         return response
 
     prefix = "/api/v1"
-    app = _ContractApp(routes=[
+    app = ContractApp(routes=[
         Route(f"{prefix}/auth/dev-login", login, methods=["POST"]),
         Route(f"{prefix}/sessions", create, methods=["POST"]),
         Route(prefix + "/sessions/{sid}", read),
@@ -527,45 +368,4 @@ async def _first(changed: asyncio.Event, shutdown: asyncio.Event, timeout: float
         raise TimeoutError
 
 
-async def _gzip(body: AsyncIterator[bytes], flush: bool = False) -> AsyncIterator[bytes]:
-    """What a GZip middleware does to a stream: compress without flushing, so events wait in deflate
-    (``flush``: a sync flush after every write, as nginx's gzip filter does)."""
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
-    async for chunk in body:
-        out = compressor.compress(chunk) + (compressor.flush(zlib.Z_SYNC_FLUSH) if flush else b"")
-        if out:
-            yield out
-    yield compressor.flush()
-
-
-async def _end_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """The stream's lifetime: after ``seconds`` the body ends cleanly (the final chunk is sent)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    iterator = body.__aiter__()
-    try:
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await iterator.__anext__()
-            except (StopAsyncIteration, TimeoutError):
-                return
-            yield chunk
-    finally:
-        await iterator.aclose()  # type: ignore[attr-defined]
-
-
-async def _cut_after(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """A stream whose connection breaks (no clean end) after ``seconds``: raising mid-body makes uvicorn
-    drop the connection without the final chunk."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    iterator = body.__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout_at(deadline):
-                chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise ConnectionAbortedError("lifetime flaw: cut") from None
-        yield chunk
+__all__ = ["LIFETIME_S", "SEND_TIMEOUT_S", "Flaws", "begin_shutdown", "create_app", "set_flaws"]

@@ -324,8 +324,8 @@ def test_the_checker_sends_only_fields_the_contract_lists() -> None:
     import re
     from pathlib import Path
 
+    from conformance.jobs import job_body, job_params, stall_job
     from conformance.options import CheckOptions
-    from conformance.runner import job_body, job_params, stall_job
 
     contract = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text()
     row = next(line for line in contract.splitlines() if "/transcribe`" in line)
